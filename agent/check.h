@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include "config.h"
+
+/* The verdict of one check after fall/rise are applied. */
+typedef enum CheckStatus {
+        CHECK_STATUS_PENDING,  /* enabled, not yet enough results for a verdict */
+        CHECK_STATUS_PASSING,
+        CHECK_STATUS_FAILING,
+        CHECK_STATUS_DISABLED, /* scope "active" on a node that does not serve */
+        _CHECK_STATUS_MAX,
+} CheckStatus;
+
+const char *check_status_to_string(CheckStatus s);
+CheckStatus check_status_from_string(const char *s);
+
+/* fall/rise arithmetic, pure so it is tested on its own: feeds one run's outcome in, returns
+ * the new verdict. Starting from PENDING, `rise` passes make PASSING and `fall` failures make
+ * FAILING. */
+typedef struct CheckCounters {
+        CheckStatus status;
+        unsigned consecutive_failures;
+        unsigned consecutive_successes;
+} CheckCounters;
+CheckStatus check_counters_apply(CheckCounters *c, bool passed, unsigned fall, unsigned rise);
+
+typedef struct Check Check;
+
+/* Called once per verdict transition (never for a repeated verdict). */
+typedef void (*CheckVerdictHandler)(Check *c, CheckStatus old_status, CheckStatus new_status,
+                                    void *userdata);
+
+/* Creates a check and starts its checker process; the check begins disabled. checker_path is
+ * the vacataire-checker helper. */
+int check_new(sd_event *e, const ConfigCheck *cfg, const char *checker_path,
+              CheckVerdictHandler handler, void *userdata, Check **ret);
+Check *check_free(Check *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Check *, check_free);
+
+/* Enabling starts the schedule from PENDING with counters at zero; disabling stops it (a run in
+ * flight is discarded) and sets DISABLED. Neither calls the handler. */
+int check_set_enabled(Check *c, bool enabled);
+
+const ConfigCheck *check_get_config(const Check *c);
+CheckStatus check_get_status(const Check *c);
+unsigned check_get_consecutive_failures(const Check *c);
+/* enum vacataire_result of the last run, or -1 before the first one. */
+int check_get_last_result(const Check *c);
+const char *check_get_last_message(const Check *c);
+usec_t check_get_last_run(const Check *c); /* CLOCK_MONOTONIC, 0 if never */
+
+/* Spawns the checker helper to load the plugin and validate params, synchronously (bounded to a
+ * few seconds). Returns 0, or -errno with *ret_error set to a one-line message naming the check,
+ * the plugin file and what is wrong. Used by `vacataire -t`, at start-up and on reload. */
+int check_validate(const ConfigCheck *cfg, const char *checker_path, char **ret_error);
+
+/* Where the vacataire-checker helper is: beside our own executable (build tree), else the
+ * installed libexec path. */
+int check_find_checker(char **ret);

@@ -1,0 +1,419 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/*
+ * vacataire-checker: runs one check's plugin in a process of its own, so plugin code never runs
+ * in the daemon. A plugin that hangs is killed, one that crashes is restarted, and neither can
+ * stop the daemon's heartbeats.
+ *
+ *   vacataire-checker --serve NAME
+ *           started by the daemon, one process per check (NAME is only there for ps)
+ *   vacataire-checker --once PLUGIN_PATH [name=value ...] [--timeout SECONDS]
+ *           for humans and tests: load, configure, run once, print "<result>: <message>";
+ *           exit 0 ok/warning, 2 critical, 3 unknown, 1 load/configure error (on stderr)
+ *
+ * Protocol (--serve). The daemon gives us one end of a SOCK_SEQPACKET socket pair as fd 3, so a
+ * message is one packet and needs no framing. Messages are the structs of checker-protocol.h in
+ * host byte order (both ends come from the same build and run on the same host):
+ *
+ *   daemon  -> checker  CONFIGURE  {protocol, timeout, plugin path, params}      first, once
+ *   checker -> daemon   CONFIGURED {error = 0}, or {error = -errno, one-line message}, after
+ *                                  which the checker exits with status 1
+ *   daemon  -> checker  RUN        {id}                 answered in order, one run at a time
+ *   checker -> daemon   RESULT     {id, result, one-line message of at most 255 bytes}
+ *
+ * The daemon may send RUN before CONFIGURED arrives: requests queue in the socket. EOF means the
+ * daemon is done with us: the plugin's state is freed and we exit 0. Timeouts are the daemon's
+ * business (it SIGKILLs a checker whose run is late), and the daemon sets PR_SET_PDEATHSIG
+ * before exec so a checker never outlives it. If exec() itself fails, the forked child sends
+ * EXEC_FAILED {-errno} instead.
+ */
+#include <math.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+
+#include "checker-protocol.h"
+#include "plugin.h"
+
+static const char *const result_names[] = {
+    [VACATAIRE_OK] = "ok",
+    [VACATAIRE_WARNING] = "warning",
+    [VACATAIRE_CRITICAL] = "critical",
+    [VACATAIRE_UNKNOWN] = "unknown",
+};
+
+/* Messages end up in one log line and one JSON string. */
+static void make_one_line(char *s)
+{
+        for (; *s; s++)
+                if ((unsigned char)*s < ' ' || *s == 0x7f)
+                        *s = ' ';
+}
+
+static int send_packet(int fd, const void *header, size_t header_size, const char *text)
+{
+        struct iovec iov[2] = {
+            {(void *)header, header_size},
+            {(void *)text, text ? strlen(text) + 1 : 0},
+        };
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = text ? 2 : 1};
+
+        for (;;) {
+                if (sendmsg(fd, &mh, MSG_NOSIGNAL) >= 0)
+                        return 0;
+                if (errno != EINTR)
+                        return -errno;
+        }
+}
+
+/* Returns the packet's full size (more than size if it did not fit), 0 on EOF, or -errno. */
+static ssize_t recv_packet(int fd, void *buf, size_t size)
+{
+        for (;;) {
+                ssize_t n = recv(fd, buf, size, MSG_TRUNC);
+                if (n >= 0)
+                        return n;
+                if (errno != EINTR)
+                        return -errno;
+        }
+}
+
+static int send_configured(int fd, int error, const char *message)
+{
+        struct checker_configured h = {.type = CHECKER_MSG_CONFIGURED, .error = error};
+
+        return send_packet(fd, &h, sizeof(h), error ? message : NULL);
+}
+
+/* A NUL-terminated string of exactly size bytes at *offset. */
+static const char *take_string(const uint8_t *buf, size_t buf_size, size_t *offset, size_t size)
+{
+        const char *s = (const char *)buf + *offset;
+
+        if (size == 0 || size > buf_size - *offset || s[size - 1] != 0 || strlen(s) != size - 1)
+                return NULL;
+        *offset += size;
+        return s;
+}
+
+/* Decodes CONFIGURE in place: the strings point into buf, which outlives the plugin. */
+static int parse_configure(const uint8_t *buf, size_t size, const char **ret_path,
+                           double *ret_timeout, struct vacataire_params *ret_params, char *err,
+                           size_t err_size)
+{
+        struct checker_configure h;
+        struct vacataire_param *items = NULL;
+        const char *path;
+        size_t offset = sizeof(h);
+
+        if (size < sizeof(h))
+                goto malformed;
+        memcpy(&h, buf, sizeof(h));
+        if (h.type != CHECKER_MSG_CONFIGURE)
+                goto malformed;
+        if (h.protocol != CHECKER_PROTOCOL_VERSION) {
+                snprintf(err, err_size,
+                         "vacataire-checker speaks protocol version %u, the daemon version %u "
+                         "(daemon and checker from different builds?)",
+                         CHECKER_PROTOCOL_VERSION, (unsigned)h.protocol);
+                return -EPROTO;
+        }
+        path = take_string(buf, size, &offset, h.path_size);
+        if (!path || h.n_params > size / sizeof(struct checker_param))
+                goto malformed;
+        if (h.n_params > 0) {
+                items = calloc(h.n_params, sizeof(*items));
+                if (!items) {
+                        snprintf(err, err_size, "out of memory");
+                        return -ENOMEM;
+                }
+        }
+        for (uint32_t i = 0; i < h.n_params; i++) {
+                struct checker_param p;
+
+                if (size - offset < sizeof(p))
+                        goto malformed;
+                memcpy(&p, buf + offset, sizeof(p));
+                offset += sizeof(p);
+                items[i] = (struct vacataire_param){
+                    .type = p.type,
+                    .boolean = p.boolean,
+                    .integer = p.integer,
+                    .number = p.type == VACATAIRE_PARAM_INT ? (double)p.integer : p.number,
+                };
+                items[i].name = take_string(buf, size, &offset, p.name_size);
+                if (!items[i].name)
+                        goto malformed;
+                if (p.string_size > 0) {
+                        items[i].string = take_string(buf, size, &offset, p.string_size);
+                        if (!items[i].string)
+                                goto malformed;
+                } else if (p.type == VACATAIRE_PARAM_STRING)
+                        goto malformed;
+        }
+        if (offset != size)
+                goto malformed;
+
+        *ret_path = path;
+        *ret_timeout = h.timeout;
+        *ret_params = (struct vacataire_params){.count = h.n_params, .items = items};
+        return 0;
+
+malformed:
+        free(items);
+        snprintf(err, err_size, "vacataire-checker: malformed configure request");
+        return -EBADMSG;
+}
+
+static int configure_plugin(const char *path, const struct vacataire_params *params, double timeout,
+                            Plugin **ret_plugin, void **ret_state, char *err, size_t err_size)
+{
+        _cleanup_(plugin_freep) Plugin *p = NULL;
+        _cleanup_free_ char *load_error = NULL;
+        void *state = NULL;
+        int r;
+
+        r = plugin_load(path, &p, &load_error);
+        if (r < 0) {
+                snprintf(err, err_size, "%s", load_error ? load_error : strerror(-r));
+                return r;
+        }
+        err[0] = 0;
+        if (p->api->configure(params, timeout, &state, err, err_size) != 0) {
+                err[err_size - 1] = 0;
+                make_one_line(err);
+                if (!err[0])
+                        snprintf(err, err_size, "%s: params refused", path);
+                return -EINVAL;
+        }
+        *ret_plugin = TAKE_PTR(p);
+        *ret_state = state;
+        return 0;
+}
+
+static int run_plugin(const Plugin *p, void *state, char msg[CHECKER_RESULT_MAX])
+{
+        int r;
+
+        msg[0] = 0;
+        r = p->api->run(state, msg, CHECKER_RESULT_MAX);
+        msg[CHECKER_RESULT_MAX - 1] = 0;
+        make_one_line(msg);
+        if (r < VACATAIRE_OK || r > VACATAIRE_UNKNOWN) {
+                snprintf(msg, CHECKER_RESULT_MAX, "plugin returned an invalid result (%d)", r);
+                r = VACATAIRE_UNKNOWN;
+        }
+        return r;
+}
+
+static int serve(void)
+{
+        _cleanup_free_ uint8_t *buf = NULL;
+        _cleanup_free_ struct vacataire_param *items = NULL;
+        _cleanup_(plugin_freep) Plugin *plugin = NULL;
+        struct vacataire_params params;
+        char err[CHECKER_ERROR_MAX];
+        const char *path;
+        void *state = NULL;
+        double timeout;
+        ssize_t n;
+        int r;
+
+        buf = malloc(CHECKER_CONFIGURE_MAX);
+        if (!buf)
+                return 1;
+        n = recv_packet(CHECKER_FD, buf, CHECKER_CONFIGURE_MAX);
+        if (n == 0)
+                return 0;
+        if (n < 0) {
+                fprintf(stderr, "vacataire-checker: cannot read fd %d: %s\n", CHECKER_FD,
+                        strerror((int)-n));
+                return 1;
+        }
+        if ((size_t)n > CHECKER_CONFIGURE_MAX) {
+                send_configured(CHECKER_FD, -EMSGSIZE, "vacataire-checker: params too large");
+                return 1;
+        }
+        r = parse_configure(buf, (size_t)n, &path, &timeout, &params, err, sizeof(err));
+        if (r < 0) {
+                send_configured(CHECKER_FD, r, err);
+                return 1;
+        }
+        items = (struct vacataire_param *)params.items;
+        r = configure_plugin(path, &params, timeout, &plugin, &state, err, sizeof(err));
+        if (r < 0) {
+                send_configured(CHECKER_FD, r, err);
+                return 1;
+        }
+        if (send_configured(CHECKER_FD, 0, NULL) < 0)
+                return 1;
+
+        for (;;) {
+                struct checker_run run;
+                struct checker_result reply = {.type = CHECKER_MSG_RESULT};
+                char msg[CHECKER_RESULT_MAX];
+
+                n = recv_packet(CHECKER_FD, &run, sizeof(run));
+                if (n == 0)
+                        break;
+                if (n != (ssize_t)sizeof(run) || run.type != CHECKER_MSG_RUN)
+                        return 1;
+                reply.id = run.id;
+                reply.result = run_plugin(plugin, state, msg);
+                if (send_packet(CHECKER_FD, &reply, sizeof(reply), msg) < 0)
+                        return 1;
+        }
+        if (plugin->api->free)
+                plugin->api->free(state);
+        return 0;
+}
+
+/* --once values: integer if it parses as one, then float, then true/false, else a string. */
+static void parse_value(const char *s, struct vacataire_param *p)
+{
+        char *end;
+
+        errno = 0;
+        long long i = strtoll(s, &end, 10);
+        if (*s && !*end && errno == 0) {
+                p->type = VACATAIRE_PARAM_INT;
+                p->integer = i;
+                p->number = (double)i;
+                return;
+        }
+        errno = 0;
+        double d = strtod(s, &end);
+        if (*s && !*end && errno == 0 && isfinite(d)) {
+                p->type = VACATAIRE_PARAM_FLOAT;
+                p->number = d;
+                return;
+        }
+        if (streq(s, "true") || streq(s, "false")) {
+                p->type = VACATAIRE_PARAM_BOOL;
+                p->boolean = streq(s, "true");
+                return;
+        }
+        p->type = VACATAIRE_PARAM_STRING;
+        p->string = s;
+}
+
+static char once_timeout_line[64];
+
+static void once_timed_out(int sig)
+{
+        ssize_t k = write(STDOUT_FILENO, once_timeout_line, strlen(once_timeout_line));
+        (void)k;
+        _exit(3);
+}
+
+static int once(int argc, char **argv)
+{
+        _cleanup_free_ struct vacataire_param *items = NULL;
+        _cleanup_free_ char *relative_path = NULL;
+        _cleanup_(plugin_freep) Plugin *plugin = NULL;
+        struct vacataire_params params = {0};
+        const char *path = NULL;
+        char err[CHECKER_ERROR_MAX], msg[CHECKER_RESULT_MAX];
+        double timeout = 10.0;
+        void *state = NULL;
+        int r;
+
+        items = calloc((size_t)argc + 1, sizeof(*items));
+        if (!items)
+                return 1;
+        for (int i = 0; i < argc; i++) {
+                const char *a = argv[i], *eq, *t = NULL;
+
+                if (streq(a, "--timeout")) {
+                        if (i + 1 >= argc)
+                                goto usage;
+                        t = argv[++i];
+                } else if (strncmp(a, "--timeout=", 10) == 0)
+                        t = a + 10;
+                if (t) {
+                        char *end;
+                        errno = 0;
+                        timeout = strtod(t, &end);
+                        if (!*t || *end || errno || !(timeout > 0) || !isfinite(timeout)) {
+                                fprintf(stderr, "vacataire-checker: invalid timeout: %s\n", t);
+                                return 1;
+                        }
+                } else if (!path)
+                        path = a;
+                else if ((eq = strchr(a, '=')) && eq != a) {
+                        struct vacataire_param *p = &items[params.count++];
+                        /* argv is ours to edit; the name ends where the value starts. */
+                        argv[i][eq - a] = 0;
+                        p->name = a;
+                        parse_value(eq + 1, p);
+                } else
+                        goto usage;
+        }
+        if (!path)
+                goto usage;
+        params.items = items;
+
+        /* dlopen() searches the library path for a bare name; a human means the file here. */
+        if (!strchr(path, '/')) {
+                relative_path = strdup_printf("./%s", path);
+                if (!relative_path)
+                        return 1;
+                path = relative_path;
+        }
+
+        r = configure_plugin(path, &params, timeout, &plugin, &state, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "%s\n", err);
+                return 1;
+        }
+
+        snprintf(once_timeout_line, sizeof(once_timeout_line), "unknown: timed out after %g s\n",
+                 timeout);
+        struct sigaction sa = {.sa_handler = once_timed_out};
+        struct itimerval deadline = {
+            .it_value = {.tv_sec = (time_t)timeout,
+                         .tv_usec = (suseconds_t)((timeout - floor(timeout)) * 1e6)}};
+        if (deadline.it_value.tv_sec == 0 && deadline.it_value.tv_usec == 0)
+                deadline.it_value.tv_usec = 1;
+        sigaction(SIGALRM, &sa, NULL);
+        setitimer(ITIMER_REAL, &deadline, NULL);
+
+        r = run_plugin(plugin, state, msg);
+
+        setitimer(ITIMER_REAL, &(struct itimerval){0}, NULL);
+        printf("%s: %s\n", result_names[r], msg);
+        fflush(stdout);
+        if (plugin->api->free)
+                plugin->api->free(state);
+        return r == VACATAIRE_OK || r == VACATAIRE_WARNING ? 0 : r == VACATAIRE_CRITICAL ? 2 : 3;
+
+usage:
+        fprintf(stderr, "usage: vacataire-checker --once PLUGIN_PATH [name=value ...] "
+                        "[--timeout SECONDS]\n");
+        return 1;
+}
+
+int main(int argc, char **argv)
+{
+        if (argc >= 2 && streq(argv[1], "--serve"))
+                return serve();
+        if (argc >= 2 && streq(argv[1], "--once"))
+                return once(argc - 2, argv + 2);
+        if (argc >= 2 && (streq(argv[1], "--help") || streq(argv[1], "-h"))) {
+                printf(
+                    "vacataire-checker: runs one check plugin for the vacataire daemon.\n\n"
+                    "  vacataire-checker --once PLUGIN_PATH [name=value ...] [--timeout SECONDS]\n"
+                    "      load, configure and run the plugin once; print \"<result>: "
+                    "<message>\";\n"
+                    "      exit 0 ok/warning, 2 critical, 3 unknown, 1 load/configure error\n"
+                    "  vacataire-checker --serve NAME\n"
+                    "      started by the daemon, speaks its protocol on fd 3\n");
+                return 0;
+        }
+        if (argc >= 2 && streq(argv[1], "--version")) {
+                printf("vacataire-checker %s\n", VACATAIRE_VERSION);
+                return 0;
+        }
+        fprintf(stderr, "vacataire-checker: run by the vacataire daemon; try --help\n");
+        return 1;
+}

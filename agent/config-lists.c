@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#include "config-internal.h"
+#include "vacataire-plugin.h"
+
+/* The list named name at the top level, or NULL if absent or reported as not a list. */
+static const config_setting_t *read_list(ConfigParser *p, const char *name)
+{
+        const config_setting_t *s = config_setting_get_member(p->root, name);
+
+        if (!s)
+                return NULL;
+        /* "name = [];" is how an empty list is often written; libconfig calls it an array. */
+        if (config_setting_is_list(s) ||
+            (config_setting_is_array(s) && config_setting_length(s) == 0))
+                return s;
+        conf_error_at(p, s, "must be a list of groups, ( { ... }, ... )");
+        return NULL;
+}
+
+static int resolve_plugin_path(ConfigParser *p, const Config *c, ConfigCheck *check)
+{
+        const char *plugin = check->plugin;
+        size_t n = strlen(c->plugin_dir);
+
+        if (!strchr(plugin, '/'))
+                check->plugin_path =
+                    strdup_printf("%s%s%s.so", c->plugin_dir,
+                                  n > 0 && c->plugin_dir[n - 1] == '/' ? "" : "/", plugin);
+        else if (plugin[0] == '/')
+                check->plugin_path = strdup(plugin);
+        else {
+                while (plugin[0] == '.' && plugin[1] == '/')
+                        plugin += 2;
+                check->plugin_path = strdup_printf(
+                    "%s/%s", streq(p->absolute_dir, "/") ? "" : p->absolute_dir, plugin);
+        }
+        if (!check->plugin_path) {
+                p->oom = true;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int parse_params(ConfigParser *p, const config_setting_t *params, ConfigCheck *check)
+{
+        int n = config_setting_length(params);
+
+        check->params = calloc(n > 0 ? (size_t)n : 1, sizeof(ConfigParam));
+        if (!check->params) {
+                p->oom = true;
+                return -ENOMEM;
+        }
+        for (int i = 0; i < n; i++) {
+                const config_setting_t *s = config_setting_get_elem(params, (unsigned)i);
+                ConfigParam param = {};
+
+                switch (config_setting_type(s)) {
+                case CONFIG_TYPE_INT:
+                case CONFIG_TYPE_INT64:
+                        param.type = VACATAIRE_PARAM_INT;
+                        param.integer = config_setting_get_int64(s);
+                        param.number = (double)param.integer;
+                        break;
+                case CONFIG_TYPE_FLOAT:
+                        param.type = VACATAIRE_PARAM_FLOAT;
+                        param.number = config_setting_get_float(s);
+                        break;
+                case CONFIG_TYPE_BOOL:
+                        param.type = VACATAIRE_PARAM_BOOL;
+                        param.boolean = config_setting_get_bool(s);
+                        break;
+                case CONFIG_TYPE_STRING:
+                        param.type = VACATAIRE_PARAM_STRING;
+                        param.string = strdup(config_setting_get_string(s));
+                        if (!param.string) {
+                                p->oom = true;
+                                return -ENOMEM;
+                        }
+                        break;
+                default:
+                        conf_error_at(p, s, "must be a number, a boolean or a string");
+                        continue;
+                }
+                param.name = strdup(config_setting_name(s));
+                check->params[check->n_params++] = param;
+                if (!param.name) {
+                        p->oom = true;
+                        return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
+static void parse_check(ConfigParser *p, Config *c, const config_setting_t *s, ConfigCheck *check)
+{
+        const config_setting_t *params = NULL;
+        double interval = 1.0, timeout;
+        int scope = CHECK_SCOPE_ACTIVE;
+
+        check->line = config_setting_source_line(s);
+        check->fall = check->rise = 1;
+        check->scope = CHECK_SCOPE_ACTIVE;
+        if (!config_setting_is_group(s)) {
+                conf_error_at(p, s, "must be a group, { ... }");
+                return;
+        }
+        conf_check_known(p, s,
+                         (const char *const[]){"name", "plugin", "interval", "timeout", "fall",
+                                               "rise", "scope", "params", NULL});
+
+        if (conf_read_name(p, s, "name", true, &check->name) > 0)
+                for (ConfigCheck *other = c->checks; other < check; other++)
+                        if (other->name && streq(other->name, check->name)) {
+                                conf_error_key(p, s, "name",
+                                               "duplicate check name \"%s\", also used by "
+                                               "checks[%zu]",
+                                               check->name, (size_t)(other - c->checks));
+                                break;
+                        }
+        if (conf_read_string(p, s, "plugin", true, &check->plugin) > 0)
+                (void)resolve_plugin_path(p, c, check);
+
+        (void)conf_read_seconds(p, s, "interval", 0.01, true, 86400, &interval);
+        /* A run may take the whole interval, but a hung one should not hide a failure for long. */
+        timeout = interval < 10.0 ? interval : 10.0;
+        (void)conf_read_seconds(p, s, "timeout", 0, false, 3600, &timeout);
+        check->interval = usec_from_seconds(interval);
+        check->timeout = usec_from_seconds(timeout);
+
+        (void)conf_read_unsigned(p, s, "fall", 1, 1000, &check->fall);
+        (void)conf_read_unsigned(p, s, "rise", 1, 1000, &check->rise);
+        if (conf_read_enum(p, s, "scope", check_scope_table, _CHECK_SCOPE_MAX, &scope) > 0)
+                check->scope = (CheckScope)scope;
+        if (conf_read_group(p, s, "params", false, &params) > 0)
+                (void)parse_params(p, params, check);
+}
+
+int conf_parse_checks(ConfigParser *p, Config *c)
+{
+        const config_setting_t *list = read_list(p, "checks");
+        int n;
+
+        if (!list)
+                return 0;
+        n = config_setting_length(list);
+        if (n == 0)
+                return 0;
+        c->checks = calloc((size_t)n, sizeof(ConfigCheck));
+        if (!c->checks) {
+                p->oom = true;
+                return -ENOMEM;
+        }
+        for (int i = 0; i < n; i++) {
+                c->n_checks++;
+                parse_check(p, c, config_setting_get_elem(list, (unsigned)i), &c->checks[i]);
+        }
+        return 0;
+}
+
+static void parse_service(ConfigParser *p, Config *c, const config_setting_t *s,
+                          ConfigService *service)
+{
+        service->line = config_setting_source_line(s);
+        service->timeout = usec_from_seconds(30.0);
+        service->start_retries = 1;
+        if (!config_setting_is_group(s)) {
+                conf_error_at(p, s, "must be a group, { ... }");
+                return;
+        }
+        conf_check_known(p, s,
+                         (const char *const[]){"name", "unit", "start", "stop", "status", "timeout",
+                                               "start_retries", NULL});
+
+        bool has_unit = conf_read_string(p, s, "unit", false, &service->unit) != 0;
+        bool has_commands = config_setting_get_member(s, "start") ||
+                            config_setting_get_member(s, "stop") ||
+                            config_setting_get_member(s, "status");
+        if (has_unit && has_commands)
+                conf_error_key(p, s, "unit", "cannot be combined with start, stop or status");
+        else if (has_unit) {
+                if (conf_read_string(p, s, "name", false, &service->name) == 0 && service->unit) {
+                        service->name = strdup(service->unit);
+                        if (!service->name)
+                                p->oom = true;
+                }
+        } else if (has_commands) {
+                (void)conf_read_string(p, s, "name", true, &service->name);
+                (void)conf_read_string(p, s, "start", true, &service->start);
+                (void)conf_read_string(p, s, "stop", true, &service->stop);
+                (void)conf_read_string(p, s, "status", false, &service->status);
+        } else
+                conf_error_at(p, s, "needs unit (a systemd unit) or start and stop (commands)");
+
+        if (service->name)
+                for (ConfigService *other = c->services; other < service; other++)
+                        if (other->name && streq(other->name, service->name)) {
+                                conf_error_key(
+                                    p, s, config_setting_get_member(s, "name") ? "name" : "unit",
+                                    "duplicate service name \"%s\", also used by "
+                                    "services[%zu]",
+                                    service->name, (size_t)(other - c->services));
+                                break;
+                        }
+
+        double timeout = 30.0;
+        if (conf_read_seconds(p, s, "timeout", 0, false, 3600, &timeout) > 0)
+                service->timeout = usec_from_seconds(timeout);
+        (void)conf_read_unsigned(p, s, "start_retries", 0, 100, &service->start_retries);
+}
+
+int conf_parse_services(ConfigParser *p, Config *c)
+{
+        const config_setting_t *list = read_list(p, "services");
+        int n;
+
+        if (!list)
+                return 0;
+        n = config_setting_length(list);
+        if (n == 0)
+                return 0;
+        c->services = calloc((size_t)n, sizeof(ConfigService));
+        if (!c->services) {
+                p->oom = true;
+                return -ENOMEM;
+        }
+        for (int i = 0; i < n; i++) {
+                c->n_services++;
+                parse_service(p, c, config_setting_get_elem(list, (unsigned)i), &c->services[i]);
+        }
+        return 0;
+}

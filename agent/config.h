@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#pragma once
+
+#include "util.h"
+
+typedef enum HomeRole { HOME_ROLE_MASTER, HOME_ROLE_STANDBY, _HOME_ROLE_MAX } HomeRole;
+typedef enum PeerLossPolicy { PEER_LOSS_TAKEOVER, PEER_LOSS_STAY, _PEER_LOSS_MAX } PeerLossPolicy;
+typedef enum HandoverMode {
+        HANDOVER_BREAK_BEFORE_MAKE,
+        HANDOVER_MAKE_BEFORE_BREAK,
+        _HANDOVER_MAX
+} HandoverMode;
+typedef enum CheckScope { CHECK_SCOPE_ACTIVE, CHECK_SCOPE_ALWAYS, _CHECK_SCOPE_MAX } CheckScope;
+typedef enum SystemdBus { SYSTEMD_BUS_SYSTEM, SYSTEMD_BUS_USER, _SYSTEMD_BUS_MAX } SystemdBus;
+
+const char *home_role_to_string(HomeRole r);
+HomeRole home_role_from_string(const char *s);
+const char *peer_loss_policy_to_string(PeerLossPolicy p);
+PeerLossPolicy peer_loss_policy_from_string(const char *s);
+const char *handover_mode_to_string(HandoverMode m);
+HandoverMode handover_mode_from_string(const char *s);
+const char *check_scope_to_string(CheckScope s);
+CheckScope check_scope_from_string(const char *s);
+const char *systemd_bus_to_string(SystemdBus b);
+SystemdBus systemd_bus_from_string(const char *s);
+
+/* One entry of a check's params group; type is enum vacataire_param_type. */
+typedef struct ConfigParam {
+        char *name;
+        unsigned type;
+        bool boolean;
+        int64_t integer;
+        double number;
+        char *string;
+} ConfigParam;
+
+typedef struct ConfigCheck {
+        char *name;
+        char *plugin;      /* as written */
+        char *plugin_path; /* resolved: <plugin_dir>/<plugin>.so, or plugin if it has a slash */
+        usec_t interval;
+        usec_t timeout;
+        unsigned fall;
+        unsigned rise;
+        CheckScope scope;
+        ConfigParam *params;
+        size_t n_params;
+        int line; /* of the check's group, for messages */
+} ConfigCheck;
+
+typedef struct ConfigService {
+        char *name; /* defaults to unit */
+        char *unit; /* systemd back end, or NULL */
+        char *start, *stop, *status; /* command back end */
+        usec_t timeout;
+        unsigned start_retries; /* extra attempts after a failed start */
+        int line;
+} ConfigService;
+
+typedef struct Config {
+        char *path;
+
+        char *node_name;
+        HomeRole role;
+        char *listen;
+        SocketAddress listen_address;
+
+        char *peer_name;
+        char *peer_address_string;
+        SocketAddress peer_address;
+
+        char *key_file;
+
+        usec_t heartbeat;
+        usec_t dead_time;
+        usec_t init_dead;
+
+        PeerLossPolicy on_peer_loss;
+        HandoverMode handover;
+        usec_t drain_time;
+
+        char *agent_listen; /* NULL: off */
+        SocketAddress agent_listen_address;
+        char *http_listen; /* NULL: off */
+        SocketAddress http_listen_address;
+
+        char *plugin_dir;
+        char *state_dir;
+        char *control_socket;
+        SystemdBus systemd_bus;
+
+        ConfigCheck *checks;
+        size_t n_checks;
+        ConfigService *services;
+        size_t n_services;
+
+        char *notify; /* NULL: off */
+} Config;
+
+/* Collected validation errors: each "file:line: key: what is wrong". */
+typedef struct ConfigErrors {
+        char **lines;
+        size_t n;
+} ConfigErrors;
+
+void config_errors_done(ConfigErrors *e);
+
+/* Parses and validates path. On failure returns -EINVAL (or -errno for I/O) and fills errors with
+ * every problem found, not only the first. plugin_dir_default is used when plugin_dir is unset. */
+int config_load(const char *path, const char *plugin_dir_default, Config **ret, ConfigErrors *errors);
+Config *config_free(Config *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
+
+const ConfigCheck *config_find_check(const Config *c, const char *name);

@@ -1,0 +1,508 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#include "control.h"
+
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "log.h"
+
+/* Beyond this many open connections the oldest one still sending its request is dropped, so idle
+ * clients can neither exhaust our file descriptors nor lock out an operator. */
+#define CONTROL_CONNECTIONS_MAX 64
+#define CONTROL_READ_TIMEOUT    (5 * USEC_PER_SEC)
+#define CONTROL_WRITE_TIMEOUT   (5 * USEC_PER_SEC)
+#define CONTROL_ACCEPT_BACKOFF  (100 * USEC_PER_MSEC)
+
+typedef enum RequestState {
+        REQUEST_READING, /* waiting for the request line */
+        REQUEST_PENDING, /* handed to the handler, waiting for control_request_reply() */
+        REQUEST_WRITING, /* reply partly sent */
+} RequestState;
+
+struct ControlRequest {
+        ControlServer *server;
+        ControlRequest *prev, *next;
+        RequestState state;
+        int fd; /* -1 once the client has gone while the handler still holds us */
+        sd_event_source *io_source;
+        sd_event_source *timer_source;
+        char line[CONTROL_REQUEST_MAX + 1];
+        size_t size;
+        char *reply;
+        size_t reply_size, reply_sent;
+};
+
+struct ControlServer {
+        sd_event *event;
+        char *path;
+        int fd;
+        dev_t socket_dev;
+        ino_t socket_ino;
+        sd_event_source *listen_source;
+        sd_event_source *backoff_source;
+        ControlHandler handler;
+        void *userdata;
+        ControlRequest *requests_head, *requests_tail; /* oldest first */
+        unsigned n_open;
+};
+
+static void request_close_fd(ControlRequest *req)
+{
+        req->io_source = sd_event_source_disable_unref(req->io_source);
+        req->timer_source = sd_event_source_disable_unref(req->timer_source);
+        if (req->fd >= 0) {
+                close(req->fd);
+                req->fd = -1;
+                req->server->n_open--;
+        }
+}
+
+static void request_free(ControlRequest *req)
+{
+        ControlServer *s = req->server;
+
+        request_close_fd(req);
+        if (req->prev)
+                req->prev->next = req->next;
+        else
+                s->requests_head = req->next;
+        if (req->next)
+                req->next->prev = req->prev;
+        else
+                s->requests_tail = req->prev;
+        free(req->reply);
+        free(req);
+}
+
+static int on_request_timeout(sd_event_source *source, uint64_t usec, void *userdata)
+{
+        ControlRequest *req = userdata;
+
+        log_debug("Control connection timed out while %s, closing.",
+                  req->state == REQUEST_READING ? "reading the request" : "sending the reply");
+        request_free(req);
+        return 0;
+}
+
+static int request_arm_timer(ControlRequest *req, usec_t timeout)
+{
+        req->timer_source = sd_event_source_disable_unref(req->timer_source);
+        return sd_event_add_time_relative(req->server->event, &req->timer_source, CLOCK_MONOTONIC,
+                                          timeout, 0, on_request_timeout, req);
+}
+
+/* Returns 1 when everything is sent, 0 if the socket is full, -errno if the client is gone. */
+static int request_flush(ControlRequest *req)
+{
+        while (req->reply_sent < req->reply_size) {
+                ssize_t k = send(req->fd, req->reply + req->reply_sent,
+                                 req->reply_size - req->reply_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                return 0;
+                        return -errno;
+                }
+                req->reply_sent += (size_t)k;
+        }
+        return 1;
+}
+
+/* Takes ownership of text and sends it; req is freed once it is out or cannot be sent. */
+static void request_send(ControlRequest *req, char *text)
+{
+        int r;
+
+        if (!text) {
+                log_oom();
+                request_free(req);
+                return;
+        }
+        free(req->reply);
+        req->reply = text;
+        req->reply_size = strlen(text);
+        req->reply_sent = 0;
+
+        if (req->fd < 0) {
+                request_free(req);
+                return;
+        }
+        r = request_flush(req);
+        if (r != 0) {
+                if (r < 0)
+                        log_debug_errno(r, "Control client went away before its reply: %m");
+                request_free(req);
+                return;
+        }
+        req->state = REQUEST_WRITING;
+        r = sd_event_source_set_io_events(req->io_source, EPOLLOUT);
+        if (r >= 0)
+                r = request_arm_timer(req, CONTROL_WRITE_TIMEOUT);
+        if (r < 0) {
+                log_error_errno(r, "Failed to wait for the control client: %m");
+                request_free(req);
+        }
+}
+
+static char *format_error(const char *message)
+{
+        char *text = strdup_printf("ERR %s\n", message && *message ? message : "failed");
+
+        /* The message is one line on the wire, whatever the caller passed. */
+        if (text)
+                for (char *p = text; p[1]; p++)
+                        if (*p == '\n' || *p == '\r')
+                                *p = ' ';
+        return text;
+}
+
+void control_request_reply(ControlRequest *req, bool ok, const char *body)
+{
+        if (!req)
+                return;
+        if (req->state != REQUEST_PENDING) {
+                log_error("Control request replied to twice, ignoring.");
+                return;
+        }
+        request_send(req, ok ? strdup_printf("OK\n%s", body ?: "") : format_error(body));
+}
+
+static bool line_is_printable(const char *s, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+                        return false;
+        return true;
+}
+
+/* The line is complete in req->line[0..len); parses it and hands it to the handler. */
+static void request_dispatch(ControlRequest *req, size_t len)
+{
+        ControlServer *s = req->server;
+        char *command = req->line, *argument = NULL, *space;
+        int r;
+
+        if (len > 0 && req->line[len - 1] == '\r')
+                len--;
+        req->line[len] = 0;
+        if (len == 0 || req->line[0] == ' ' || !line_is_printable(req->line, len)) {
+                log_debug("Malformed control request, refusing.");
+                request_send(req, format_error("malformed request"));
+                return;
+        }
+        space = strchr(command, ' ');
+        if (space) {
+                *space = 0;
+                argument = space + 1;
+                while (*argument == ' ')
+                        argument++;
+                if (!*argument)
+                        argument = NULL;
+        }
+
+        /* From now on only a hang-up interests us (EPOLLHUP is reported even for no events): the
+         * request stays valid for the handler, but the connection slot is given back. */
+        req->state = REQUEST_PENDING;
+        req->timer_source = sd_event_source_disable_unref(req->timer_source);
+        r = sd_event_source_set_io_events(req->io_source, 0);
+        if (r < 0) {
+                log_error_errno(r, "Failed to watch the control connection: %m");
+                request_close_fd(req);
+        }
+        log_debug("Control request: %s%s%s", command, argument ? " " : "", argument ?: "");
+        /* The handler may reply, and so free req, before it returns. */
+        s->handler(s, req, command, argument, s->userdata);
+}
+
+static void request_read(ControlRequest *req)
+{
+        ssize_t k;
+        char *newline;
+
+        k = recv(req->fd, req->line + req->size, CONTROL_REQUEST_MAX - req->size, MSG_DONTWAIT);
+        if (k < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return;
+                log_debug_errno(errno, "Failed to read a control request: %m");
+                request_free(req);
+                return;
+        }
+        if (k == 0) {
+                if (req->size == 0)
+                        request_free(req);
+                else { /* the client finished sending without a newline */
+                        log_debug("Control request without a newline, refusing.");
+                        request_send(req, format_error("malformed request"));
+                }
+                return;
+        }
+        newline = memchr(req->line + req->size, '\n', (size_t)k);
+        req->size += (size_t)k;
+        if (newline)
+                request_dispatch(req, (size_t)(newline - req->line));
+        else if (req->size >= CONTROL_REQUEST_MAX) {
+                log_debug("Control request too long, refusing.");
+                request_send(req, format_error("request too long"));
+        }
+}
+
+static int on_request_io(sd_event_source *source, int fd, uint32_t revents, void *userdata)
+{
+        ControlRequest *req = userdata;
+        int r;
+
+        switch (req->state) {
+        case REQUEST_READING:
+                request_read(req);
+                break;
+        case REQUEST_PENDING:
+                if (revents & (EPOLLHUP | EPOLLERR)) {
+                        log_debug("Control client hung up before its reply.");
+                        request_close_fd(req);
+                }
+                break;
+        case REQUEST_WRITING:
+                r = request_flush(req);
+                if (r != 0)
+                        request_free(req);
+                break;
+        }
+        return 0;
+}
+
+static void reply_and_close(int fd, const char *text)
+{
+        /* Best effort: a short reply fits in the empty buffer of a new connection. */
+        (void)send(fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
+        close(fd);
+}
+
+static bool peer_is_allowed(int fd)
+{
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+                log_warning_errno(errno, "Failed to get control client credentials: %m");
+                return false;
+        }
+        if (cred.uid == 0 || cred.uid == geteuid())
+                return true;
+        log_notice("Refused control connection from uid %u (pid %d).", (unsigned)cred.uid,
+                   (int)cred.pid);
+        return false;
+}
+
+/* Makes room for one more connection; false if every slot holds a request being served. */
+static bool make_room(ControlServer *s)
+{
+        if (s->n_open < CONTROL_CONNECTIONS_MAX)
+                return true;
+        for (ControlRequest *req = s->requests_head; req; req = req->next)
+                if (req->state == REQUEST_READING) {
+                        log_debug("Too many control connections, dropping the oldest idle one.");
+                        request_free(req);
+                        return true;
+                }
+        return false;
+}
+
+static int request_new(ControlServer *s, int fd)
+{
+        ControlRequest *req;
+        int r;
+
+        req = calloc(1, sizeof(*req));
+        if (!req) {
+                close(fd);
+                return -ENOMEM;
+        }
+        req->server = s;
+        req->fd = fd;
+        s->n_open++;
+        req->prev = s->requests_tail;
+        if (s->requests_tail)
+                s->requests_tail->next = req;
+        else
+                s->requests_head = req;
+        s->requests_tail = req;
+
+        r = sd_event_add_io(s->event, &req->io_source, fd, EPOLLIN, on_request_io, req);
+        if (r >= 0)
+                r = request_arm_timer(req, CONTROL_READ_TIMEOUT);
+        if (r < 0) {
+                request_free(req);
+                return r;
+        }
+        return 0;
+}
+
+static int on_accept_backoff(sd_event_source *source, uint64_t usec, void *userdata)
+{
+        ControlServer *s = userdata;
+
+        s->backoff_source = sd_event_source_disable_unref(s->backoff_source);
+        (void)sd_event_source_set_enabled(s->listen_source, SD_EVENT_ON);
+        return 0;
+}
+
+static int on_accept(sd_event_source *source, int listen_fd, uint32_t revents, void *userdata)
+{
+        ControlServer *s = userdata;
+        int r;
+
+        for (;;) {
+                int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (fd < 0) {
+                        if (errno == EINTR || errno == ECONNABORTED)
+                                continue;
+                        if (errno == EAGAIN)
+                                return 0;
+                        log_warning_errno(errno, "Failed to accept a control connection: %m");
+                        /* Out of descriptors: the socket stays readable, so pause instead of
+                         * spinning. */
+                        (void)sd_event_source_set_enabled(s->listen_source, SD_EVENT_OFF);
+                        r = sd_event_add_time_relative(s->event, &s->backoff_source,
+                                                       CLOCK_MONOTONIC, CONTROL_ACCEPT_BACKOFF, 0,
+                                                       on_accept_backoff, s);
+                        if (r < 0)
+                                (void)sd_event_source_set_enabled(s->listen_source, SD_EVENT_ON);
+                        return 0;
+                }
+                if (!peer_is_allowed(fd)) {
+                        reply_and_close(fd, "ERR permission denied\n");
+                        continue;
+                }
+                if (!make_room(s)) {
+                        reply_and_close(fd, "ERR too many connections\n");
+                        continue;
+                }
+                r = request_new(s, fd);
+                if (r < 0)
+                        log_error_errno(r, "Failed to set up a control connection: %m");
+        }
+}
+
+/* A socket file nobody listens on is left over from a previous run; a live one is not ours. */
+static int remove_stale_socket(const char *path, const struct sockaddr_un *sa, socklen_t len)
+{
+        _cleanup_close_ int probe = -1;
+        struct stat st;
+
+        if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0 : log_error_errno(errno, "Cannot stat %s: %m", path);
+        if (!S_ISSOCK(st.st_mode))
+                return log_error_errno(EEXIST, "%s exists and is not a socket, not replacing it.",
+                                       path);
+        probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (probe < 0)
+                return log_error_errno(errno, "Failed to create a socket: %m");
+        if (connect(probe, (const struct sockaddr *)sa, len) == 0 || errno == EAGAIN)
+                return log_error_errno(
+                    EADDRINUSE, "%s is in use by a running process (another vacataire?).", path);
+        if (unlink(path) < 0 && errno != ENOENT)
+                return log_error_errno(errno, "Failed to remove stale socket %s: %m", path);
+        log_debug("Removed stale control socket %s.", path);
+        return 0;
+}
+
+static int make_parent_directory(const char *path)
+{
+        _cleanup_free_ char *dir = strdup(path);
+        char *slash;
+        int r;
+
+        if (!dir)
+                return log_oom();
+        slash = strrchr(dir, '/');
+        if (!slash || slash == dir)
+                return 0;
+        *slash = 0;
+        r = mkdir_p(dir, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create directory %s: %m", dir);
+        return 0;
+}
+
+int control_server_new(sd_event *e, const char *path, ControlHandler handler, void *userdata,
+                       ControlServer **ret)
+{
+        _cleanup_(control_server_freep) ControlServer *s = NULL;
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        socklen_t len;
+        struct stat st;
+        mode_t old_umask;
+        int r;
+
+        if (!e || !path || !*path || !handler || !ret)
+                return -EINVAL;
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return log_error_errno(ENAMETOOLONG, "Control socket path too long: %s", path);
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return log_oom();
+        s->fd = -1;
+        s->event = sd_event_ref(e);
+        s->handler = handler;
+        s->userdata = userdata;
+        s->path = strdup(path);
+        if (!s->path)
+                return log_oom();
+
+        r = make_parent_directory(path);
+        if (r < 0)
+                return r;
+        r = remove_stale_socket(path, &sa, len);
+        if (r < 0)
+                return r;
+
+        s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (s->fd < 0)
+                return log_error_errno(errno, "Failed to create the control socket: %m");
+        /* The socket file is born 0600: no window in which anyone else could connect. */
+        old_umask = umask(0177);
+        r = bind(s->fd, (struct sockaddr *)&sa, len);
+        umask(old_umask);
+        if (r < 0)
+                return log_error_errno(errno, "Failed to bind the control socket %s: %m", path);
+        if (stat(path, &st) < 0)
+                return log_error_errno(errno, "Cannot stat %s: %m", path);
+        s->socket_dev = st.st_dev;
+        s->socket_ino = st.st_ino;
+        if (listen(s->fd, SOMAXCONN) < 0)
+                return log_error_errno(errno, "Failed to listen on %s: %m", path);
+
+        r = sd_event_add_io(e, &s->listen_source, s->fd, EPOLLIN, on_accept, s);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the control socket: %m");
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+ControlServer *control_server_free(ControlServer *s)
+{
+        struct stat st;
+
+        if (!s)
+                return NULL;
+        while (s->requests_head)
+                request_free(s->requests_head);
+        s->listen_source = sd_event_source_disable_unref(s->listen_source);
+        s->backoff_source = sd_event_source_disable_unref(s->backoff_source);
+        if (s->fd >= 0) {
+                close(s->fd);
+                /* Only remove the file if it is still the one we bound. */
+                if (stat(s->path, &st) == 0 && st.st_dev == s->socket_dev &&
+                    st.st_ino == s->socket_ino)
+                        (void)unlink(s->path);
+        }
+        sd_event_unref(s->event);
+        free(s->path);
+        free(s);
+        return NULL;
+}

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#include <getopt.h>
+#include <signal.h>
+
+#include "check.h"
+#include "config.h"
+#include "key.h"
+#include "log.h"
+#include "manager.h"
+#include "vacataire-plugin.h"
+
+static void help(void)
+{
+        printf("Usage: vacataire [OPTIONS]\n"
+               "Master/standby failover agent.\n\n"
+               "  -c, --config FILE   configuration file (default %s)\n"
+               "  -t, --test          check the configuration, the key and every check's plugin\n"
+               "                      and params, then exit: 0 if valid, 1 with the errors\n"
+               "  -d, --debug         log debug messages\n"
+               "  -h, --help          show this help\n"
+               "      --version       show the version\n",
+               VACATAIRE_DEFAULT_CONFIG);
+}
+
+static int load_config(const char *path, Config **ret)
+{
+        ConfigErrors errors = {};
+        int r;
+
+        r = config_load(path, VACATAIRE_PLUGIN_DIR, ret, &errors);
+        for (size_t i = 0; i < errors.n; i++)
+                fprintf(stderr, "%s\n", errors.lines[i]);
+        config_errors_done(&errors);
+        return r;
+}
+
+/* -t: everything the daemon would refuse at start, reported at once, nothing started. */
+static int test_config(const char *path)
+{
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *checker = NULL, *key_error = NULL;
+        Key *key = NULL;
+        bool ok = true;
+        int r;
+
+        if (load_config(path, &c) < 0)
+                return 1;
+        r = key_load(c->key_file, &key, &key_error);
+        if (r < 0) {
+                fprintf(stderr, "%s: auth.key_file: %s\n", path,
+                        key_error ? key_error : strerror(-r));
+                ok = false;
+        }
+        key_free(key);
+        if (c->n_checks > 0) {
+                r = check_find_checker(&checker);
+                if (r < 0) {
+                        fprintf(stderr, "cannot find the vacataire-checker helper: %s\n",
+                                strerror(-r));
+                        return 1;
+                }
+        }
+        for (size_t i = 0; i < c->n_checks; i++) {
+                _cleanup_free_ char *msg = NULL;
+                if (check_validate(&c->checks[i], checker, &msg) < 0) {
+                        fprintf(stderr, "%s:%d: checks[%zu]: %s\n", path, c->checks[i].line, i,
+                                msg ? msg : "invalid");
+                        ok = false;
+                }
+        }
+        if (!ok)
+                return 1;
+        printf("%s: configuration OK (%zu checks, %zu services)\n", path, c->n_checks,
+               c->n_services);
+        return 0;
+}
+
+int main(int argc, char *argv[])
+{
+        enum { ARG_VERSION = 0x100 };
+        static const struct option options[] = {
+            {"config", required_argument, NULL, 'c'},    {"test", no_argument, NULL, 't'},
+            {"debug", no_argument, NULL, 'd'},           {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, ARG_VERSION}, {},
+        };
+        _cleanup_(manager_freep) Manager *m = NULL;
+        const char *path = VACATAIRE_DEFAULT_CONFIG;
+        bool test = false;
+        Config *config = NULL;
+        sigset_t mask;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "c:tdh", options, NULL)) >= 0) {
+                switch (c) {
+                case 'c':
+                        path = optarg;
+                        break;
+                case 't':
+                        test = true;
+                        break;
+                case 'd':
+                        log_set_max_level(LOG_DEBUG);
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("vacataire %s (plugin ABI %u)\n", VACATAIRE_VERSION,
+                               VACATAIRE_PLUGIN_ABI_VERSION);
+                        return 0;
+                default:
+                        fprintf(stderr, "Try 'vacataire --help'.\n");
+                        return 64;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "vacataire: unexpected argument '%s'\n", argv[optind]);
+                return 64;
+        }
+
+        log_setup("vacataire");
+        if (test)
+                return test_config(path);
+
+        /* Signals and child exits arrive through the event loop (signalfd, pidfd), so they must
+         * be blocked before any thread or child exists. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        if (load_config(path, &config) < 0)
+                return 1;
+        r = manager_new(config, &m);
+        if (r < 0) {
+                config_free(config);
+                log_error_errno(r, "Failed to create the manager: %m");
+                return 1;
+        }
+        r = manager_start(m);
+        if (r < 0)
+                return 1;
+        r = manager_run(m);
+        if (r < 0) {
+                log_error_errno(r, "Event loop failed: %m");
+                return 1;
+        }
+        return 0;
+}

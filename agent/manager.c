@@ -1,0 +1,554 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#include "manager.h"
+
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "notify.h"
+
+static void manager_apply(Manager *m, const RoleOutput *o, RoleState old_state, RoleEvent event);
+
+RoleFacts manager_facts(const Manager *m)
+{
+        RoleFacts f = {
+            .home = m->config->role,
+            .on_peer_loss = m->config->on_peer_loss,
+            .handover = m->config->handover,
+            .name_sorts_first = strcmp(m->config->node_name, m->config->peer_name) < 0,
+            .peer_connected = m->peer && peer_is_connected(m->peer) && m->peer_known,
+            .peer_state = m->peer_state,
+            .peer_flags = m->peer_flags,
+            .peer_epoch = m->peer_epoch,
+        };
+
+        for (size_t i = 0; i < m->n_checks; i++) {
+                if (check_get_status(m->checks[i]) != CHECK_STATUS_FAILING)
+                        continue;
+                f.checks_failing = true;
+                if (check_get_config(m->checks[i])->scope == CHECK_SCOPE_ALWAYS)
+                        f.always_failing = true;
+        }
+        return f;
+}
+
+static void manager_update_peer_view(Manager *m)
+{
+        RoleFacts f = manager_facts(m);
+
+        if (m->peer)
+                peer_set_local(m->peer, (uint8_t)m->machine.state, role_flags(&m->machine, &f),
+                               m->machine.epoch);
+}
+
+static void manager_save_state(Manager *m)
+{
+        SavedState s = {
+            .active = m->machine.saved_active || m->machine.state == ROLE_STARTING,
+            .handed_over = m->machine.handed_over,
+            .epoch = m->machine.epoch,
+        };
+        int r;
+
+        if (m->saved_valid && s.active == m->saved.active &&
+            s.handed_over == m->saved.handed_over && s.epoch == m->saved.epoch)
+                return;
+        r = state_save(m->config->state_dir, &s);
+        if (r < 0) {
+                log_error_errno(r,
+                                "Failed to save state in %s (the previous state file is kept): %m",
+                                m->config->state_dir);
+                return;
+        }
+        m->saved = s;
+        m->saved_valid = true;
+}
+
+/* Scope-active checks run only while we serve, and start over from pending each time. */
+static void manager_update_checks(Manager *m)
+{
+        bool serving = role_state_is_serving(m->machine.state);
+
+        for (size_t i = 0; i < m->n_checks; i++) {
+                const ConfigCheck *c = check_get_config(m->checks[i]);
+                bool want = c->scope == CHECK_SCOPE_ALWAYS || serving;
+                bool enabled = check_get_status(m->checks[i]) != CHECK_STATUS_DISABLED;
+                if (want != enabled)
+                        (void)check_set_enabled(m->checks[i], want);
+        }
+}
+
+static void manager_notify_status(Manager *m)
+{
+        const char *peer = "unreachable";
+
+        if (m->peer && peer_is_connected(m->peer) && m->peer_known)
+                peer = role_state_to_string(m->peer_state);
+        sd_notifyf(false, "STATUS=%s, peer %s %s", role_state_to_string(m->machine.state),
+                   m->config->peer_name, peer);
+}
+
+void manager_dispatch(Manager *m, RoleEvent event)
+{
+        if (m->dispatching) {
+                if (m->queue_len >= MANAGER_EVENT_QUEUE_MAX) {
+                        log_error("role event queue full; dropping %s",
+                                  role_event_to_string(event));
+                        return;
+                }
+                m->queue[m->queue_len++] = event;
+                return;
+        }
+        m->dispatching = true;
+        for (;;) {
+                RoleFacts f = manager_facts(m);
+                RoleState old_state = m->machine.state;
+                RoleOutput o = role_step(&m->machine, &f, event);
+
+                m->machine = o.machine;
+                manager_apply(m, &o, old_state, event);
+                if (m->queue_len == 0)
+                        break;
+                event = m->queue[0];
+                memmove(m->queue, m->queue + 1, --m->queue_len * sizeof(m->queue[0]));
+        }
+        m->dispatching = false;
+}
+
+static void services_started(ServiceSet *s, int result, const char *message, void *userdata)
+{
+        Manager *m = userdata;
+
+        if (result < 0)
+                log_error("Services failed to start: %s", message ? message : "unknown error");
+        manager_dispatch(m, result < 0 ? ROLE_EVENT_SERVICES_START_FAILED
+                                       : ROLE_EVENT_SERVICES_STARTED);
+}
+
+static void services_stopped(ServiceSet *s, int result, const char *message, void *userdata)
+{
+        Manager *m = userdata;
+
+        /* A stop that failed still ends the stop step: its commands were killed at their timeout,
+         * and holding the handover back would leave nobody serving. */
+        if (result < 0)
+                log_warning("Stopping services: %s", message ? message : "failed");
+        manager_dispatch(m, ROLE_EVENT_SERVICES_STOPPED);
+}
+
+static void services_probed(ServiceSet *s, int result, const char *message, void *userdata)
+{
+        Manager *m = userdata;
+
+        /* Some running counts as running: we adopt, and the checks judge what is missing, rather
+         * than leaving half a service running on a passive node. */
+        manager_dispatch(m, result == -ESRCH ? ROLE_EVENT_PROBE_STOPPED : ROLE_EVENT_PROBE_RUNNING);
+}
+
+static usec_t manager_handover_timeout(const Manager *m)
+{
+        usec_t t = m->config->dead_time + 10 * USEC_PER_SEC;
+
+        /* The peer starts (or we stop) every service, each possibly with retries. */
+        for (size_t i = 0; i < m->config->n_services; i++)
+                t += m->config->services[i].timeout * (m->config->services[i].start_retries + 1);
+        return t;
+}
+
+static void manager_send_request(Manager *m, FrameType type, const char *reason)
+{
+        int r;
+
+        m->outstanding_request = ++m->next_request_id;
+        m->outstanding_type = type;
+        r = peer_send(m->peer, type, m->outstanding_request, reason);
+        /* A request we cannot send times out at once rather than after the full wait. */
+        sd_event_source_set_time_relative(m->request_timer,
+                                          r < 0 ? 0 : manager_handover_timeout(m));
+        sd_event_source_set_enabled(m->request_timer, SD_EVENT_ONESHOT);
+}
+
+static void manager_reply_operator(Manager *m, bool ok, const char *message)
+{
+        if (!m->operator_request)
+                return;
+        control_request_reply(m->operator_request, ok,
+                              message ? message : (ok ? "done\n" : "failed"));
+        m->operator_request = NULL;
+}
+
+static void manager_apply(Manager *m, const RoleOutput *o, RoleState old_state, RoleEvent event)
+{
+        unsigned a = o->actions;
+        RoleState state = m->machine.state;
+        int r;
+
+        if (o->message)
+                m->last_reason = o->message;
+
+        /* Replies first: an error reply must not wait for service commands. */
+        if (a & ROLE_ACTION_REPLY_OK) {
+                _cleanup_free_ char *body = strdup_printf("%s\n", o->message ? o->message : "done");
+                manager_reply_operator(m, true, body);
+        }
+        if (a & ROLE_ACTION_REPLY_ERROR)
+                manager_reply_operator(m, false, o->message);
+
+        if (state != old_state) {
+                char state_field[64], epoch_field[64];
+                snprintf(state_field, sizeof(state_field), "VACATAIRE_STATE=%s",
+                         role_state_to_string(state));
+                snprintf(epoch_field, sizeof(epoch_field), "VACATAIRE_EPOCH=%llu",
+                         (unsigned long long)m->machine.epoch);
+                log_struct(a & ROLE_ACTION_ALERT ? LOG_WARNING : LOG_NOTICE,
+                           FIELDS(state_field, epoch_field), "%s -> %s (epoch %llu): %s",
+                           role_state_to_string(old_state), role_state_to_string(state),
+                           (unsigned long long)m->machine.epoch,
+                           o->message ? o->message : role_event_to_string(event));
+        } else if (o->message && (a & ~(ROLE_ACTION_REPLY_ERROR)))
+                log_full_errno(a & ROLE_ACTION_ALERT ? LOG_WARNING : LOG_INFO, 0, "%s: %s",
+                               role_state_to_string(state), o->message);
+
+        manager_update_checks(m);
+        manager_update_peer_view(m);
+        manager_save_state(m);
+
+        if (a & ROLE_ACTION_START_SERVICES) {
+                r = service_set_start(m->services, services_started, m);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot start services: %m");
+                        manager_dispatch(m, ROLE_EVENT_SERVICES_START_FAILED);
+                }
+        }
+        if (a & ROLE_ACTION_STOP_SERVICES) {
+                r = service_set_stop(m->services, services_stopped, m);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot stop services: %m");
+                        manager_dispatch(m, ROLE_EVENT_SERVICES_STOPPED);
+                }
+        }
+        if (a & ROLE_ACTION_PROBE_SERVICES) {
+                r = service_set_probe(m->services, services_probed, m);
+                if (r < 0)
+                        manager_dispatch(m, ROLE_EVENT_PROBE_STOPPED);
+        }
+        if (a & ROLE_ACTION_SEND_TAKE)
+                manager_send_request(m, FRAME_TAKE, o->message);
+        if (a & ROLE_ACTION_SEND_RELEASE)
+                manager_send_request(m, FRAME_RELEASE, o->message);
+        if (a & ROLE_ACTION_SEND_TAKE_DONE)
+                (void)peer_send(m->peer, FRAME_TAKE_DONE, m->peer_request_id, NULL);
+        if (a & ROLE_ACTION_SEND_TAKE_FAILED)
+                (void)peer_send(m->peer, FRAME_TAKE_FAILED, m->peer_request_id, o->message);
+        if (a & ROLE_ACTION_SEND_RELEASE_REFUSED)
+                (void)peer_send(m->peer, FRAME_RELEASE_REFUSED, m->peer_request_id, o->message);
+        if (a & ROLE_ACTION_SEND_RELEASED)
+                (void)peer_send(m->peer, FRAME_RELEASED, 0, NULL);
+        if (a & ROLE_ACTION_ARM_DRAIN) {
+                sd_event_source_set_time_relative(m->drain_timer, m->config->drain_time);
+                sd_event_source_set_enabled(m->drain_timer, SD_EVENT_ONESHOT);
+        }
+        if (m->machine.op != ROLE_OP_HANDOVER_WAIT_PEER &&
+            m->machine.op != ROLE_OP_REQUEST_RELEASE && m->machine.op != ROLE_OP_AWAIT_RELEASED) {
+                m->outstanding_request = 0;
+                sd_event_source_set_enabled(m->request_timer, SD_EVENT_OFF);
+        }
+
+        if (state != old_state || (a & ROLE_ACTION_ALERT)) {
+                /* The peer learns of every change at once, not at the next heartbeat. */
+                peer_send_heartbeat(m->peer);
+                manager_notify_status(m);
+                if (m->config->notify)
+                        (void)notify_state_change(m->event, m->config->notify, m->config->node_name,
+                                                  role_state_to_string(state),
+                                                  role_state_to_string(old_state), m->machine.epoch,
+                                                  o->message ? o->message
+                                                             : role_event_to_string(event));
+        } else if (a & (ROLE_ACTION_START_SERVICES | ROLE_ACTION_STOP_SERVICES))
+                peer_send_heartbeat(m->peer);
+
+        /* An operator request the machine neither took on nor answered has nothing to wait for. */
+        if (m->operator_request && !m->machine.operator_op)
+                manager_reply_operator(m, true, "done\n");
+}
+
+static void on_peer_connected(Peer *p, void *userdata)
+{
+        Manager *m = userdata;
+
+        /* A request whose answer may have been lost with the old connection is sent again;
+         * the peer treats a repeated request as the same one. */
+        if (m->outstanding_request && m->outstanding_type == FRAME_TAKE)
+                (void)peer_send(m->peer, FRAME_TAKE, m->outstanding_request, m->last_reason);
+}
+
+static void on_peer_frame(Peer *p, const Frame *f, void *userdata)
+{
+        Manager *m = userdata;
+        bool answers = f->request_id != 0 && f->request_id == m->outstanding_request;
+
+        if (f->state < _ROLE_STATE_MAX)
+                m->peer_state = (RoleState)f->state;
+        m->peer_flags = f->flags;
+        m->peer_epoch = f->epoch;
+        m->peer_known = true;
+        memcpy(m->peer_reason, f->payload, f->payload_len);
+        m->peer_reason[f->payload_len] = 0;
+
+        switch (f->type) {
+        case FRAME_HEARTBEAT:
+                manager_dispatch(m, ROLE_EVENT_PEER_STATE);
+                break;
+        case FRAME_TAKE:
+                m->peer_request_id = f->request_id;
+                manager_dispatch(m, ROLE_EVENT_PEER_TAKE);
+                break;
+        case FRAME_RELEASE:
+                m->peer_request_id = f->request_id;
+                manager_dispatch(m, ROLE_EVENT_PEER_RELEASE);
+                break;
+        case FRAME_TAKE_DONE:
+                if (answers)
+                        manager_dispatch(m, ROLE_EVENT_PEER_TAKE_DONE);
+                break;
+        case FRAME_TAKE_FAILED:
+                if (answers) {
+                        log_warning("peer %s could not take over: %s", m->config->peer_name,
+                                    m->peer_reason);
+                        manager_dispatch(m, ROLE_EVENT_PEER_TAKE_FAILED);
+                }
+                break;
+        case FRAME_RELEASE_REFUSED:
+                if (answers) {
+                        log_warning("peer %s refused to hand over: %s", m->config->peer_name,
+                                    m->peer_reason);
+                        manager_dispatch(m, ROLE_EVENT_PEER_RELEASE_REFUSED);
+                }
+                break;
+        case FRAME_RELEASED:
+                manager_dispatch(m, ROLE_EVENT_PEER_RELEASED);
+                break;
+        default:
+                break;
+        }
+}
+
+static void on_peer_lost(Peer *p, void *userdata)
+{
+        Manager *m = userdata;
+
+        m->peer_known = false;
+        manager_dispatch(m, ROLE_EVENT_PEER_LOST);
+}
+
+static void on_check_verdict(Check *c, CheckStatus old_status, CheckStatus new_status,
+                             void *userdata)
+{
+        manager_dispatch(userdata, ROLE_EVENT_CHECKS_CHANGED);
+}
+
+static int on_init_dead(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        manager_dispatch(userdata, ROLE_EVENT_INIT_DEAD);
+        return 0;
+}
+
+static int on_drain_done(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        manager_dispatch(userdata, ROLE_EVENT_DRAIN_DONE);
+        return 0;
+}
+
+static int on_request_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Manager *m = userdata;
+
+        log_warning("peer %s did not answer our %s request", m->config->peer_name,
+                    frame_type_to_string(m->outstanding_type));
+        manager_dispatch(m, ROLE_EVENT_REQUEST_TIMEOUT);
+        return 0;
+}
+
+static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        Manager *m = userdata;
+
+        /* Services are left as they are: restarting the agent must not bounce them. */
+        log_info("Received SIG%s; exiting, services left %s", sigabbrev_np((int)si->ssi_signo),
+                 role_state_is_serving(m->machine.state) ? "running" : "stopped");
+        sd_notify(false, "STOPPING=1");
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        log_warning("SIGHUP: configuration reload is not supported yet by this build; "
+                    "restart the agent to apply a new configuration");
+        return 0;
+}
+
+int manager_new(Config *config, Manager **ret)
+{
+        _cleanup_(manager_freep) Manager *m = NULL;
+        int r;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->config = config;
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m)
+{
+        if (!m)
+                return NULL;
+        if (m->operator_request)
+                control_request_reply(m->operator_request, false, "agent shutting down");
+        control_server_free(m->control);
+        for (size_t i = 0; i < m->n_checks; i++)
+                check_free(m->checks[i]);
+        free(m->checks);
+        if (m->services)
+                service_set_cancel(m->services);
+        service_set_free(m->services);
+        peer_free(m->peer);
+        sd_event_source_disable_unref(m->init_dead_timer);
+        sd_event_source_disable_unref(m->drain_timer);
+        sd_event_source_disable_unref(m->request_timer);
+        sd_event_source_disable_unref(m->sigterm);
+        sd_event_source_disable_unref(m->sigint);
+        sd_event_source_disable_unref(m->sighup);
+        key_free(m->key);
+        free(m->checker_path);
+        config_free(m->config);
+        sd_event_unref(m->event);
+        free(m);
+        return NULL;
+}
+
+static int manager_load_saved_state(Manager *m)
+{
+        _cleanup_free_ char *reason = NULL;
+        SavedState s = {};
+        int r;
+
+        r = state_load(m->config->state_dir, &s, &reason);
+        if (r == -ENOENT) {
+                log_info("No saved state in %s: starting passive", m->config->state_dir);
+                return 0;
+        }
+        if (r < 0) {
+                /* Unreadable state could hide a handover; passive is the side that cannot
+                 * cause two active nodes. */
+                log_warning("Saved state in %s is unusable (%s): starting passive",
+                            m->config->state_dir, reason ? reason : strerror(-r));
+                return 0;
+        }
+        m->machine.epoch = s.epoch;
+        m->machine.handed_over = s.handed_over;
+        m->machine.saved_active = s.active;
+        m->saved = s;
+        m->saved_valid = true;
+        log_info("Saved state: %s, epoch %llu%s", s.active ? "was active" : "was passive",
+                 (unsigned long long)s.epoch, s.handed_over ? ", handed over" : "");
+        return 0;
+}
+
+int manager_start(Manager *m)
+{
+        static const PeerCallbacks peer_callbacks = {
+            .connected = on_peer_connected,
+            .frame = on_peer_frame,
+            .lost = on_peer_lost,
+        };
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        r = key_load(m->config->key_file, &m->key, &error);
+        if (r < 0)
+                return log_error_errno(r, "%s", error ? error : "cannot load the key");
+
+        r = check_find_checker(&m->checker_path);
+        if (r < 0 && m->config->n_checks > 0)
+                return log_error_errno(r, "Cannot find the vacataire-checker helper: %m");
+        for (size_t i = 0; i < m->config->n_checks; i++) {
+                _cleanup_free_ char *msg = NULL;
+                r = check_validate(&m->config->checks[i], m->checker_path, &msg);
+                if (r < 0)
+                        return log_error_errno(r, "%s", msg ? msg : "check validation failed");
+        }
+
+        r = manager_load_saved_state(m);
+        if (r < 0)
+                return r;
+
+        r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_terminate, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sigint, SIGINT, on_terminate, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sighup, SIGHUP, on_reload, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up signal handling: %m");
+        (void)sd_event_set_watchdog(m->event, true);
+
+        r = service_set_new(m->event, m->config, &m->services);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up services: %m");
+
+        m->checks = calloc(m->config->n_checks ? m->config->n_checks : 1, sizeof(Check *));
+        if (!m->checks)
+                return log_oom();
+        for (size_t i = 0; i < m->config->n_checks; i++) {
+                r = check_new(m->event, &m->config->checks[i], m->checker_path, on_check_verdict, m,
+                              &m->checks[i]);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to start check %s: %m",
+                                               m->config->checks[i].name);
+                m->n_checks++;
+        }
+
+        r = control_server_new(m->event, m->config->control_socket, manager_handle_control, m,
+                               &m->control);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open the control socket %s: %m",
+                                       m->config->control_socket);
+
+        r = sd_event_add_time_relative(m->event, &m->init_dead_timer, CLOCK_MONOTONIC,
+                                       m->config->init_dead, 0, on_init_dead, m);
+        if (r >= 0)
+                r = sd_event_add_time(m->event, &m->drain_timer, CLOCK_MONOTONIC, USEC_INFINITY, 0,
+                                      on_drain_done, m);
+        if (r >= 0)
+                r = sd_event_add_time(m->event, &m->request_timer, CLOCK_MONOTONIC, USEC_INFINITY,
+                                      0, on_request_timeout, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up timers: %m");
+        sd_event_source_set_enabled(m->drain_timer, SD_EVENT_OFF);
+        sd_event_source_set_enabled(m->request_timer, SD_EVENT_OFF);
+
+        r = peer_new(m->event, m->config, m->key, &peer_callbacks, m, &m->peer);
+        if (r < 0)
+                return r;
+
+        manager_dispatch(m, ROLE_EVENT_BOOT);
+        manager_update_checks(m);
+        manager_update_peer_view(m);
+
+        log_info("vacataire %s: node %s (%s), peer %s at %s, %zu checks, %zu services",
+                 VACATAIRE_VERSION, m->config->node_name, home_role_to_string(m->config->role),
+                 m->config->peer_name, m->config->peer_address_string, m->config->n_checks,
+                 m->config->n_services);
+        sd_notify(false, "READY=1");
+        manager_notify_status(m);
+        return 0;
+}
+
+int manager_run(Manager *m)
+{
+        return sd_event_loop(m->event);
+}

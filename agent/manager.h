@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include "check.h"
+#include "config.h"
+#include "control.h"
+#include "key.h"
+#include "peer.h"
+#include "role.h"
+#include "service.h"
+#include "state.h"
+
+#define MANAGER_EVENT_QUEUE_MAX 32
+
+/* Owns the event loop and every event source, and drives the role machine. */
+typedef struct Manager {
+        sd_event *event;
+        Config *config;
+        Key *key;
+        char *checker_path;
+
+        Peer *peer;
+        ServiceSet *services;
+        Check **checks;
+        size_t n_checks;
+        ControlServer *control;
+        ControlRequest *operator_request; /* quiesce/takeover waiting for its handover */
+
+        RoleMachine machine;
+        const char *last_reason;
+        /* What the peer told us in its last frame. */
+        RoleState peer_state;
+        uint8_t peer_flags;
+        uint64_t peer_epoch;
+        bool peer_known;
+
+        /* Requests to the peer: the one we wait on, and the one we answer. */
+        uint32_t next_request_id;
+        uint32_t outstanding_request;
+        FrameType outstanding_type;
+        uint32_t peer_request_id;
+        char peer_reason[FRAME_MAX_PAYLOAD + 1];
+
+        sd_event_source *init_dead_timer;
+        sd_event_source *drain_timer;
+        sd_event_source *request_timer;
+        sd_event_source *sigterm, *sigint, *sighup;
+
+        /* Role events raised while one is being handled wait here, so handling never nests. */
+        RoleEvent queue[MANAGER_EVENT_QUEUE_MAX];
+        size_t queue_len;
+        bool dispatching;
+
+        bool saved_valid;
+        SavedState saved;
+} Manager;
+
+int manager_new(Config *config, Manager **ret);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* Loads the key and saved state, opens sockets, starts checks and timers; then READY=1. */
+int manager_start(Manager *m);
+int manager_run(Manager *m);
+
+/* Feeds one event to the role machine and carries out what it says. */
+void manager_dispatch(Manager *m, RoleEvent event);
+RoleFacts manager_facts(const Manager *m);
+
+/* manager-control.c */
+void manager_handle_control(ControlServer *s, ControlRequest *req, const char *command,
+                            const char *argument, void *userdata);
+int manager_format_status(Manager *m, bool json, char **ret);
+int manager_format_checks(Manager *m, bool json, char **ret);

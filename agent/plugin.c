@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* Linked into vacataire-checker too, which has no log.c: errors go back to the caller as text. */
+#include "plugin.h"
+
+#include <dlfcn.h>
+
+/* dlerror() usually starts with the path itself; the message names the file once. */
+static const char *dlerror_without_path(const char *path, const char *text)
+{
+        size_t n = strlen(path);
+
+        if (!text)
+                return "unknown error";
+        if (strncmp(text, path, n) == 0 && text[n] == ':' && text[n + 1] == ' ')
+                return text + n + 2;
+        return text;
+}
+
+static int refuse(int error, char **ret_error, char *message)
+{
+        if (!message)
+                return -ENOMEM;
+        *ret_error = message;
+        return error;
+}
+
+int plugin_load(const char *path, Plugin **ret, char **ret_error)
+{
+        _cleanup_(plugin_freep) Plugin *p = NULL;
+        const struct vacataire_plugin *api;
+
+        *ret_error = NULL;
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->path = strdup(path);
+        if (!p->path)
+                return -ENOMEM;
+
+        p->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (!p->handle) {
+                /* dlerror() is the only text; errno is not reliable after dlopen(). */
+                int r = strchr(path, '/') && access(path, F_OK) < 0 ? -ENOENT : -ENOEXEC;
+                return refuse(r, ret_error,
+                              strdup_printf("%s: cannot load: %s", path,
+                                            dlerror_without_path(path, dlerror())));
+        }
+
+        (void)dlerror();
+        api = dlsym(p->handle, VACATAIRE_PLUGIN_SYMBOL);
+        if (!api)
+                return refuse(-ENOEXEC, ret_error,
+                              strdup_printf("%s: no symbol %s (not a vacataire plugin?)", path,
+                                            VACATAIRE_PLUGIN_SYMBOL));
+
+        /* The first two fields are the same in every ABI version, so they are safe to read. */
+        if (api->abi_version != VACATAIRE_PLUGIN_ABI_VERSION)
+                return refuse(-EPROTONOSUPPORT, ret_error,
+                              strdup_printf("%s: built for plugin ABI version %u, this agent uses "
+                                            "version %u",
+                                            path, (unsigned)api->abi_version,
+                                            (unsigned)VACATAIRE_PLUGIN_ABI_VERSION));
+        if (api->struct_size < sizeof(struct vacataire_plugin))
+                return refuse(-EBADMSG, ret_error,
+                              strdup_printf("%s: plugin struct too small (%u bytes, need %zu)",
+                                            path, (unsigned)api->struct_size,
+                                            sizeof(struct vacataire_plugin)));
+        if (!api->configure || !api->run)
+                return refuse(-EBADMSG, ret_error,
+                              strdup_printf("%s: plugin has no %s callback", path,
+                                            !api->configure ? "configure" : "run"));
+
+        p->api = api;
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+Plugin *plugin_free(Plugin *p)
+{
+        if (!p)
+                return NULL;
+        if (p->handle)
+                (void)dlclose(p->handle);
+        free(p->path);
+        free(p);
+        return NULL;
+}

@@ -1,0 +1,533 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#include "role.h"
+
+static const char *const role_state_table[_ROLE_STATE_MAX] = {
+    [ROLE_PASSIVE] = "passive",   [ROLE_STARTING] = "starting", [ROLE_ACTIVE] = "active",
+    [ROLE_STOPPING] = "stopping", [ROLE_DEGRADED] = "degraded", [ROLE_FAULT] = "fault",
+};
+DEFINE_STRING_TABLE_LOOKUP(role_state, RoleState)
+
+static const char *const role_op_table[_ROLE_OP_MAX] = {
+    [ROLE_OP_NONE] = "none",
+    [ROLE_OP_BOOT_PROBE] = "boot-probe",
+    [ROLE_OP_START] = "start",
+    [ROLE_OP_START_FOR_PEER] = "start-for-peer",
+    [ROLE_OP_RESTART] = "restart",
+    [ROLE_OP_HANDOVER_STOP] = "handover-stop",
+    [ROLE_OP_HANDOVER_WAIT_PEER] = "handover-wait-peer",
+    [ROLE_OP_HANDOVER_DRAIN] = "handover-drain",
+    [ROLE_OP_HANDOVER_FINAL_STOP] = "handover-final-stop",
+    [ROLE_OP_YIELD] = "yield",
+    [ROLE_OP_REQUEST_RELEASE] = "request-release",
+    [ROLE_OP_AWAIT_RELEASED] = "await-released",
+};
+DEFINE_STRING_TABLE_LOOKUP(role_op, RoleOp)
+
+static const char *const role_event_table[_ROLE_EVENT_MAX] = {
+    [ROLE_EVENT_BOOT] = "boot",
+    [ROLE_EVENT_PROBE_RUNNING] = "probe-running",
+    [ROLE_EVENT_PROBE_STOPPED] = "probe-stopped",
+    [ROLE_EVENT_INIT_DEAD] = "init-dead",
+    [ROLE_EVENT_PEER_STATE] = "peer-state",
+    [ROLE_EVENT_PEER_LOST] = "peer-lost",
+    [ROLE_EVENT_CHECKS_CHANGED] = "checks-changed",
+    [ROLE_EVENT_QUIESCE] = "quiesce",
+    [ROLE_EVENT_TAKEOVER] = "takeover",
+    [ROLE_EVENT_PEER_TAKE] = "peer-take",
+    [ROLE_EVENT_PEER_TAKE_DONE] = "peer-take-done",
+    [ROLE_EVENT_PEER_TAKE_FAILED] = "peer-take-failed",
+    [ROLE_EVENT_PEER_RELEASE] = "peer-release",
+    [ROLE_EVENT_PEER_RELEASE_REFUSED] = "peer-release-refused",
+    [ROLE_EVENT_PEER_RELEASED] = "peer-released",
+    [ROLE_EVENT_SERVICES_STARTED] = "services-started",
+    [ROLE_EVENT_SERVICES_START_FAILED] = "services-start-failed",
+    [ROLE_EVENT_SERVICES_STOPPED] = "services-stopped",
+    [ROLE_EVENT_DRAIN_DONE] = "drain-done",
+    [ROLE_EVENT_REQUEST_TIMEOUT] = "request-timeout",
+};
+DEFINE_STRING_TABLE_LOOKUP(role_event, RoleEvent)
+
+bool role_state_is_serving(RoleState s)
+{
+        return s == ROLE_ACTIVE || s == ROLE_DEGRADED;
+}
+
+bool role_is_candidate(const RoleMachine *m, const RoleFacts *f)
+{
+        /* A node that gave its services away waits for an operator; otherwise the home master,
+         * or whichever node was serving when its daemon last ran, claims the services. */
+        return !m->handed_over && (f->home == HOME_ROLE_MASTER || m->saved_active);
+}
+
+uint8_t role_flags(const RoleMachine *m, const RoleFacts *f)
+{
+        uint8_t flags = 0;
+
+        if (!f->always_failing)
+                flags |= ROLE_FLAG_HEALTHY;
+        if (role_is_candidate(m, f))
+                flags |= ROLE_FLAG_CANDIDATE;
+        if (f->home == HOME_ROLE_MASTER)
+                flags |= ROLE_FLAG_HOME_MASTER;
+        if (m->op != ROLE_OP_NONE)
+                flags |= ROLE_FLAG_BUSY;
+        if (m->handed_over)
+                flags |= ROLE_FLAG_HANDED_OVER;
+        return flags;
+}
+
+/* Between two nodes that both claim the services: higher epoch, then home master, then name. */
+static bool we_win(const RoleMachine *m, const RoleFacts *f)
+{
+        bool we_master = f->home == HOME_ROLE_MASTER;
+        bool peer_master = f->peer_flags & ROLE_FLAG_HOME_MASTER;
+
+        if (m->epoch != f->peer_epoch)
+                return m->epoch > f->peer_epoch;
+        if (we_master != peer_master)
+                return we_master;
+        return f->name_sorts_first;
+}
+
+static bool peer_idle_passive(const RoleFacts *f)
+{
+        return f->peer_connected &&
+               (f->peer_state == ROLE_PASSIVE || f->peer_state == ROLE_FAULT) &&
+               !(f->peer_flags & ROLE_FLAG_BUSY);
+}
+
+/* Automatic failover only goes to a peer that is passive, healthy and has not just failed. */
+static bool peer_can_take_over(const RoleFacts *f)
+{
+        /* A peer that handed over (its own check failed) is not sent the services back without an
+         * operator: that would flap between two broken nodes. */
+        return peer_idle_passive(f) && f->peer_state == ROLE_PASSIVE &&
+               (f->peer_flags & ROLE_FLAG_HEALTHY) && !(f->peer_flags & ROLE_FLAG_HANDED_OVER);
+}
+
+static RoleState idle_state(const RoleMachine *m, const RoleFacts *f)
+{
+        return (f->always_failing || m->start_failed) ? ROLE_FAULT : ROLE_PASSIVE;
+}
+
+static RoleState serving_state(const RoleFacts *f)
+{
+        return f->checks_failing ? ROLE_DEGRADED : ROLE_ACTIVE;
+}
+
+static void begin_start(RoleOutput *o, const RoleFacts *f, RoleOp op, const char *why)
+{
+        RoleMachine *m = &o->machine;
+
+        m->state = ROLE_STARTING;
+        m->op = op;
+        /* Every takeover moves the epoch past anything either node has used, so after a partition
+         * the node that took over last wins the election. */
+        m->epoch = (m->epoch > f->peer_epoch ? m->epoch : f->peer_epoch) + 1;
+        m->handed_over = false;
+        o->actions |= ROLE_ACTION_START_SERVICES;
+        o->message = why;
+}
+
+static void begin_handover(RoleOutput *o, const RoleFacts *f, const char *why)
+{
+        RoleMachine *m = &o->machine;
+
+        if (f->handover == HANDOVER_BREAK_BEFORE_MAKE) {
+                m->state = ROLE_STOPPING;
+                m->op = ROLE_OP_HANDOVER_STOP;
+                o->actions |= ROLE_ACTION_STOP_SERVICES;
+        } else {
+                m->op = ROLE_OP_HANDOVER_WAIT_PEER;
+                o->actions |= ROLE_ACTION_SEND_TAKE;
+        }
+        o->message = why;
+}
+
+static void finish_operator(RoleOutput *o, bool ok, const char *why)
+{
+        if (o->machine.operator_op) {
+                o->actions |= ok ? ROLE_ACTION_REPLY_OK : ROLE_ACTION_REPLY_ERROR;
+                o->machine.operator_op = false;
+        }
+        if (why)
+                o->message = why;
+}
+
+static void refuse(RoleOutput *o, const char *why)
+{
+        o->actions |= ROLE_ACTION_REPLY_ERROR;
+        o->message = why;
+}
+
+static void become_idle(RoleOutput *o, const RoleFacts *f)
+{
+        o->machine.op = ROLE_OP_NONE;
+        o->machine.state = idle_state(&o->machine, f);
+}
+
+static void become_serving(RoleOutput *o, const RoleFacts *f)
+{
+        o->machine.op = ROLE_OP_NONE;
+        o->machine.state = serving_state(f);
+}
+
+/* Steady-state rules, applied after every event when nothing is in flight. */
+static void settle(RoleOutput *o, const RoleFacts *f)
+{
+        RoleMachine *m = &o->machine;
+
+        if (m->op != ROLE_OP_NONE)
+                return;
+
+        if (role_state_is_serving(m->state)) {
+                if (f->peer_connected && role_state_is_serving(f->peer_state) &&
+                    !(f->peer_flags & ROLE_FLAG_BUSY) && !we_win(m, f)) {
+                        m->state = ROLE_STOPPING;
+                        m->op = ROLE_OP_YIELD;
+                        o->actions |= ROLE_ACTION_STOP_SERVICES | ROLE_ACTION_ALERT;
+                        o->message = "both nodes active: the peer wins (epoch, then home role); "
+                                     "stopping";
+                        return;
+                }
+                if (f->checks_failing && peer_can_take_over(f)) {
+                        begin_handover(o, f, "check failing: handing over to the peer");
+                        return;
+                }
+                if (f->checks_failing && m->state == ROLE_ACTIVE) {
+                        m->state = ROLE_DEGRADED;
+                        o->actions |= ROLE_ACTION_ALERT;
+                        o->message = "check failing and the peer cannot take over: staying active, "
+                                     "degraded";
+                } else if (!f->checks_failing && m->state == ROLE_DEGRADED) {
+                        m->state = ROLE_ACTIVE;
+                        o->message = "checks pass again";
+                }
+                return;
+        }
+
+        if (m->state == ROLE_PASSIVE || m->state == ROLE_FAULT) {
+                m->state = idle_state(m, f);
+                if (m->state == ROLE_PASSIVE && role_is_candidate(m, f) && peer_idle_passive(f) &&
+                    (!(f->peer_flags & ROLE_FLAG_CANDIDATE) || we_win(m, f)))
+                        begin_start(o, f, ROLE_OP_START, "peer is passive: starting services");
+        }
+}
+
+static void on_peer_lost(RoleOutput *o, const RoleFacts *f)
+{
+        RoleMachine *m = &o->machine;
+
+        switch (m->op) {
+        case ROLE_OP_HANDOVER_WAIT_PEER:
+                if (m->state == ROLE_STOPPING) {
+                        /* We already stopped and nobody confirmed starting: serve again. */
+                        finish_operator(o, false, NULL);
+                        begin_start(o, f, ROLE_OP_RESTART,
+                                    "peer lost during handover: starting our services again");
+                } else {
+                        become_serving(o, f);
+                        finish_operator(o, false, "peer lost during handover: still serving");
+                }
+                o->actions |= ROLE_ACTION_ALERT;
+                return;
+        case ROLE_OP_REQUEST_RELEASE:
+                become_idle(o, f);
+                finish_operator(o, false, "peer lost before it released the services");
+                return;
+        case ROLE_OP_AWAIT_RELEASED:
+                become_serving(o, f);
+                finish_operator(o, true, "serving; the peer was lost before confirming its stop");
+                return;
+        case ROLE_OP_NONE:
+                break;
+        default:
+                return; /* starting or stopping on our own: carry on */
+        }
+
+        o->actions |= ROLE_ACTION_ALERT;
+        if (role_state_is_serving(m->state)) {
+                o->message = "peer lost while serving";
+                return;
+        }
+        if (!m->peer_seen) {
+                o->message = "peer lost, but never seen since start: staying passive";
+                return;
+        }
+        if (f->on_peer_loss == PEER_LOSS_STAY) {
+                o->message = "peer lost: staying passive (on_peer_loss = stay)";
+                return;
+        }
+        m->start_failed = false;
+        begin_start(o, f, ROLE_OP_START, "peer lost: taking over");
+}
+
+static void on_quiesce(RoleOutput *o, const RoleFacts *f)
+{
+        RoleMachine *m = &o->machine;
+
+        if (m->op != ROLE_OP_NONE)
+                return refuse(o, "a handover is already in progress");
+        if (!role_state_is_serving(m->state))
+                return refuse(o, "this node is not active: nothing to hand over");
+        if (!f->peer_connected)
+                return refuse(o, "peer unreachable");
+        if (!(f->peer_flags & ROLE_FLAG_HEALTHY))
+                return refuse(o, "peer unhealthy");
+        if (!peer_idle_passive(f))
+                return refuse(o, "peer is not passive");
+        m->operator_op = true;
+        begin_handover(o, f, "quiesce: handing over to the peer");
+}
+
+static void on_takeover(RoleOutput *o, const RoleFacts *f)
+{
+        RoleMachine *m = &o->machine;
+
+        if (m->op != ROLE_OP_NONE)
+                return refuse(o, "an operation is already in progress");
+        if (role_state_is_serving(m->state))
+                return refuse(o, "already active");
+        m->operator_op = true;
+        m->start_failed = false;
+        if (f->peer_connected && f->peer_state != ROLE_PASSIVE && f->peer_state != ROLE_FAULT) {
+                m->op = ROLE_OP_REQUEST_RELEASE;
+                o->actions |= ROLE_ACTION_SEND_RELEASE;
+                o->message = "takeover: asking the peer to hand over";
+                return;
+        }
+        begin_start(o, f, ROLE_OP_START,
+                    f->peer_connected
+                        ? "takeover: peer is passive, starting services"
+                        : "takeover: peer unreachable, starting on operator's request");
+}
+
+static void on_peer_take(RoleOutput *o, const RoleFacts *f)
+{
+        RoleMachine *m = &o->machine;
+
+        if (role_state_is_serving(m->state) && m->op == ROLE_OP_NONE) {
+                /* A retried request whose answer was lost: answering again is harmless. */
+                o->actions |= ROLE_ACTION_SEND_TAKE_DONE;
+                return;
+        }
+        if (m->op == ROLE_OP_START_FOR_PEER)
+                return;
+        if ((m->op != ROLE_OP_NONE && m->op != ROLE_OP_REQUEST_RELEASE) ||
+            (m->state != ROLE_PASSIVE && m->state != ROLE_FAULT)) {
+                o->actions |= ROLE_ACTION_SEND_TAKE_FAILED;
+                o->message = "cannot take over: busy";
+                return;
+        }
+        if (f->always_failing) {
+                o->actions |= ROLE_ACTION_SEND_TAKE_FAILED;
+                o->message = "cannot take over: a host check is failing";
+                finish_operator(o, false, NULL);
+                become_idle(o, f);
+                return;
+        }
+        m->start_failed = false;
+        begin_start(o, f, ROLE_OP_START_FOR_PEER, "peer hands over: starting services");
+}
+
+static void on_take_answer(RoleOutput *o, const RoleFacts *f, bool done, const char *failure)
+{
+        RoleMachine *m = &o->machine;
+
+        if (m->op != ROLE_OP_HANDOVER_WAIT_PEER)
+                return;
+        if (done && m->state == ROLE_STOPPING) {
+                m->handed_over = true;
+                m->saved_active = false;
+                become_idle(o, f);
+                finish_operator(o, true, "handover complete: the peer serves");
+        } else if (done) {
+                m->state = ROLE_STOPPING;
+                m->op = ROLE_OP_HANDOVER_DRAIN;
+                o->actions |= ROLE_ACTION_ARM_DRAIN;
+                o->message = "the peer serves: draining before stopping";
+        } else if (m->state == ROLE_STOPPING) {
+                finish_operator(o, false, NULL);
+                begin_start(o, f, ROLE_OP_RESTART, failure);
+                o->actions |= ROLE_ACTION_ALERT;
+        } else {
+                become_serving(o, f);
+                finish_operator(o, false, failure);
+                o->actions |= ROLE_ACTION_ALERT;
+        }
+}
+
+static void on_started(RoleOutput *o, const RoleFacts *f, bool ok)
+{
+        RoleMachine *m = &o->machine;
+        RoleOp op = m->op;
+
+        if (op != ROLE_OP_START && op != ROLE_OP_START_FOR_PEER && op != ROLE_OP_RESTART)
+                return;
+        if (!ok) {
+                m->start_failed = true;
+                m->saved_active = false;
+                become_idle(o, f);
+                if (op == ROLE_OP_START_FOR_PEER)
+                        o->actions |= ROLE_ACTION_SEND_TAKE_FAILED;
+                o->actions |= ROLE_ACTION_ALERT;
+                finish_operator(o, false, "services failed to start");
+                return;
+        }
+        m->saved_active = true;
+        m->start_failed = false;
+        /* Scope-active checks restart from pending, so only host checks can fail yet. */
+        m->state = f->always_failing ? ROLE_DEGRADED : ROLE_ACTIVE;
+        m->op = ROLE_OP_NONE;
+        o->message = "services started: active";
+        if (op == ROLE_OP_START_FOR_PEER) {
+                o->actions |= ROLE_ACTION_SEND_TAKE_DONE;
+                if (m->operator_op && f->handover == HANDOVER_MAKE_BEFORE_BREAK) {
+                        m->op = ROLE_OP_AWAIT_RELEASED;
+                        return;
+                }
+        }
+        finish_operator(o, true, NULL);
+}
+
+static void on_stopped(RoleOutput *o, const RoleFacts *f)
+{
+        RoleMachine *m = &o->machine;
+
+        switch (m->op) {
+        case ROLE_OP_HANDOVER_STOP:
+                m->op = ROLE_OP_HANDOVER_WAIT_PEER;
+                o->actions |= ROLE_ACTION_SEND_TAKE;
+                o->message = "services stopped: asking the peer to start";
+                break;
+        case ROLE_OP_HANDOVER_FINAL_STOP:
+                m->handed_over = true;
+                m->saved_active = false;
+                become_idle(o, f);
+                o->actions |= ROLE_ACTION_SEND_RELEASED;
+                finish_operator(o, true, "handover complete: the peer serves");
+                break;
+        case ROLE_OP_YIELD:
+                m->handed_over = true;
+                m->saved_active = false;
+                become_idle(o, f);
+                o->message = "stopped: the peer serves";
+                break;
+        default:
+                break;
+        }
+}
+
+RoleOutput role_step(const RoleMachine *in, const RoleFacts *f, RoleEvent event)
+{
+        RoleOutput o = {.machine = *in};
+        RoleMachine *m = &o.machine;
+
+        switch (event) {
+        case ROLE_EVENT_BOOT:
+                m->state = ROLE_PASSIVE;
+                m->op = ROLE_OP_NONE;
+                m->peer_seen = false;
+                m->operator_op = false;
+                if (m->saved_active) {
+                        m->op = ROLE_OP_BOOT_PROBE;
+                        o.actions |= ROLE_ACTION_PROBE_SERVICES;
+                        o.message = "was active before restart: probing services";
+                }
+                break;
+        case ROLE_EVENT_PROBE_RUNNING:
+                if (m->op == ROLE_OP_BOOT_PROBE) {
+                        become_serving(&o, f);
+                        o.message = "services still running: re-adopted";
+                }
+                break;
+        case ROLE_EVENT_PROBE_STOPPED:
+                if (m->op == ROLE_OP_BOOT_PROBE) {
+                        become_idle(&o, f);
+                        o.message = "services not running: starting passive";
+                }
+                break;
+        case ROLE_EVENT_INIT_DEAD:
+                if (m->op == ROLE_OP_NONE && m->state == ROLE_PASSIVE && !m->peer_seen &&
+                    !f->peer_connected && role_is_candidate(m, f))
+                        begin_start(&o, f, ROLE_OP_START, "no peer within init_dead: starting");
+                break;
+        case ROLE_EVENT_PEER_STATE:
+                m->peer_seen = true;
+                break;
+        case ROLE_EVENT_PEER_LOST:
+                on_peer_lost(&o, f);
+                break;
+        case ROLE_EVENT_CHECKS_CHANGED:
+                break;
+        case ROLE_EVENT_QUIESCE:
+                on_quiesce(&o, f);
+                break;
+        case ROLE_EVENT_TAKEOVER:
+                on_takeover(&o, f);
+                break;
+        case ROLE_EVENT_PEER_TAKE:
+                m->peer_seen = true;
+                on_peer_take(&o, f);
+                break;
+        case ROLE_EVENT_PEER_TAKE_DONE:
+                on_take_answer(&o, f, true, NULL);
+                break;
+        case ROLE_EVENT_PEER_TAKE_FAILED:
+                on_take_answer(&o, f, false, "the peer could not start its services");
+                break;
+        case ROLE_EVENT_REQUEST_TIMEOUT:
+                if (m->op == ROLE_OP_HANDOVER_WAIT_PEER)
+                        on_take_answer(&o, f, false, "the peer did not answer the handover");
+                else if (m->op == ROLE_OP_REQUEST_RELEASE) {
+                        become_idle(&o, f);
+                        finish_operator(&o, false, "the peer did not answer the takeover request");
+                } else if (m->op == ROLE_OP_AWAIT_RELEASED) {
+                        become_serving(&o, f);
+                        finish_operator(&o, true, "serving; the peer did not confirm its stop");
+                }
+                break;
+        case ROLE_EVENT_PEER_RELEASE:
+                if (role_state_is_serving(m->state) && m->op == ROLE_OP_NONE)
+                        begin_handover(&o, f, "the peer asks for the services: handing over");
+                else {
+                        o.actions |= ROLE_ACTION_SEND_RELEASE_REFUSED;
+                        o.message = role_state_is_serving(m->state) ? "busy" : "not active";
+                }
+                break;
+        case ROLE_EVENT_PEER_RELEASE_REFUSED:
+                if (m->op == ROLE_OP_REQUEST_RELEASE) {
+                        become_idle(&o, f);
+                        finish_operator(&o, false, "the peer refused to hand over");
+                }
+                break;
+        case ROLE_EVENT_PEER_RELEASED:
+                if (m->op == ROLE_OP_AWAIT_RELEASED) {
+                        become_serving(&o, f);
+                        finish_operator(&o, true, "takeover complete: the peer has stopped");
+                }
+                break;
+        case ROLE_EVENT_SERVICES_STARTED:
+                on_started(&o, f, true);
+                break;
+        case ROLE_EVENT_SERVICES_START_FAILED:
+                on_started(&o, f, false);
+                break;
+        case ROLE_EVENT_SERVICES_STOPPED:
+                on_stopped(&o, f);
+                break;
+        case ROLE_EVENT_DRAIN_DONE:
+                if (m->op == ROLE_OP_HANDOVER_DRAIN) {
+                        m->op = ROLE_OP_HANDOVER_FINAL_STOP;
+                        o.actions |= ROLE_ACTION_STOP_SERVICES;
+                        o.message = "drained: stopping services";
+                }
+                break;
+        default:
+                break;
+        }
+
+        if (!(o.actions & (ROLE_ACTION_START_SERVICES | ROLE_ACTION_STOP_SERVICES)))
+                settle(&o, f);
+        return o;
+}

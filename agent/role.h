@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#pragma once
+
+#include "config.h"
+
+/* What this node is doing. Sent to the peer in every frame (as a byte), shown by status. */
+typedef enum RoleState {
+        ROLE_PASSIVE,  /* not serving, can take over */
+        ROLE_STARTING, /* starting its services */
+        ROLE_ACTIVE,   /* serving */
+        ROLE_STOPPING, /* giving the services away (stopping, draining, or waiting for the peer) */
+        ROLE_DEGRADED, /* serving, a check fails, and the peer cannot take over */
+        ROLE_FAULT,    /* not serving and cannot serve: own host check failing or last start failed */
+        _ROLE_STATE_MAX,
+} RoleState;
+
+const char *role_state_to_string(RoleState s);
+RoleState role_state_from_string(const char *s);
+
+/* The operation in flight; at most one at a time, which is what makes handovers serial. */
+typedef enum RoleOp {
+        ROLE_OP_NONE,
+        ROLE_OP_BOOT_PROBE,         /* saved state said active: are the services still running? */
+        ROLE_OP_START,              /* starting on our own (init_dead, peer loss, operator, election) */
+        ROLE_OP_START_FOR_PEER,     /* starting because the peer asked (TAKE) */
+        ROLE_OP_RESTART,            /* a handover failed after we stopped: starting our own again */
+        ROLE_OP_HANDOVER_STOP,      /* break-before-make: stopping before the peer starts */
+        ROLE_OP_HANDOVER_WAIT_PEER, /* TAKE sent, waiting for TAKE_DONE / TAKE_FAILED */
+        ROLE_OP_HANDOVER_DRAIN,     /* make-before-break: peer serves, balancer told, draining */
+        ROLE_OP_HANDOVER_FINAL_STOP,/* make-before-break: stopping after the drain */
+        ROLE_OP_YIELD,              /* lost the election between two active nodes: stopping */
+        ROLE_OP_REQUEST_RELEASE,    /* operator takeover: RELEASE sent, waiting for the peer's TAKE */
+        ROLE_OP_AWAIT_RELEASED,     /* operator takeover, make-before-break: serving, old node stopping */
+        _ROLE_OP_MAX,
+} RoleOp;
+
+const char *role_op_to_string(RoleOp o);
+RoleOp role_op_from_string(const char *s);
+
+typedef enum RoleEvent {
+        ROLE_EVENT_BOOT,             /* daemon started: saved state applied to the machine */
+        ROLE_EVENT_PROBE_RUNNING,    /* boot probe: services run */
+        ROLE_EVENT_PROBE_STOPPED,    /* boot probe: services do not run */
+        ROLE_EVENT_INIT_DEAD,        /* init_dead passed without hearing from the peer */
+        ROLE_EVENT_PEER_STATE,       /* a frame from the peer updated its facts */
+        ROLE_EVENT_PEER_LOST,        /* no frame from the peer for dead_time */
+        ROLE_EVENT_CHECKS_CHANGED,   /* a check verdict changed */
+        ROLE_EVENT_QUIESCE,          /* operator, on the serving node: hand over to the peer */
+        ROLE_EVENT_TAKEOVER,         /* operator: make this node serve */
+        ROLE_EVENT_PEER_TAKE,        /* peer: start your services */
+        ROLE_EVENT_PEER_TAKE_DONE,   /* peer: started */
+        ROLE_EVENT_PEER_TAKE_FAILED, /* peer: could not start */
+        ROLE_EVENT_PEER_RELEASE,     /* peer: hand your services to me */
+        ROLE_EVENT_PEER_RELEASE_REFUSED,
+        ROLE_EVENT_PEER_RELEASED,    /* peer: I have stopped, handover complete */
+        ROLE_EVENT_SERVICES_STARTED,
+        ROLE_EVENT_SERVICES_START_FAILED, /* after retries and rollback */
+        ROLE_EVENT_SERVICES_STOPPED,      /* also after a failed stop: the stop step is over */
+        ROLE_EVENT_DRAIN_DONE,
+        ROLE_EVENT_REQUEST_TIMEOUT,  /* the peer did not answer a request in time */
+        _ROLE_EVENT_MAX,
+} RoleEvent;
+
+const char *role_event_to_string(RoleEvent e);
+RoleEvent role_event_from_string(const char *s);
+
+/* Flags carried in every frame (Frame.flags). */
+enum {
+        ROLE_FLAG_HEALTHY = 1 << 0,     /* no `always` check failing */
+        ROLE_FLAG_CANDIDATE = 1 << 1,   /* would start if the peer is passive (see role_is_candidate) */
+        ROLE_FLAG_HOME_MASTER = 1 << 2, /* node.role = "master" */
+        ROLE_FLAG_BUSY = 1 << 3,        /* an operation is in flight (no election meanwhile) */
+        ROLE_FLAG_HANDED_OVER = 1 << 4,
+};
+
+/* Everything the machine remembers. Persisted part: serving (state active/degraded), epoch,
+ * handed_over. */
+typedef struct RoleMachine {
+        RoleState state;
+        RoleOp op;
+        uint64_t epoch;
+        bool handed_over;   /* gave the services away: no automatic start until quiesce/takeover */
+        bool saved_active;  /* saved state said we were serving when the daemon last ran */
+        bool peer_seen;     /* heard from the peer since start (wait_for_all) */
+        bool start_failed;  /* our last start failed: not a handover target until it succeeds */
+        bool operator_op;   /* the op in flight answers an operator (vacataire-ctl) */
+} RoleMachine;
+
+/* What the machine is told about the world; filled by the manager before each step. */
+typedef struct RoleFacts {
+        HomeRole home;
+        PeerLossPolicy on_peer_loss;
+        HandoverMode handover;
+        bool name_sorts_first; /* tie-break of last resort: our node name < peer's */
+        bool checks_failing;   /* some enabled check (either scope) is FAILING */
+        bool always_failing;   /* some `always` check is FAILING: we are unhealthy */
+        bool peer_connected;   /* authenticated and heard from within dead_time */
+        RoleState peer_state;
+        uint8_t peer_flags;
+        uint64_t peer_epoch;
+} RoleFacts;
+
+enum {
+        ROLE_ACTION_START_SERVICES = 1 << 0,
+        ROLE_ACTION_STOP_SERVICES = 1 << 1,
+        ROLE_ACTION_PROBE_SERVICES = 1 << 2,
+        ROLE_ACTION_SEND_TAKE = 1 << 3,
+        ROLE_ACTION_SEND_TAKE_DONE = 1 << 4,
+        ROLE_ACTION_SEND_TAKE_FAILED = 1 << 5,
+        ROLE_ACTION_SEND_RELEASE = 1 << 6,
+        ROLE_ACTION_SEND_RELEASE_REFUSED = 1 << 7,
+        ROLE_ACTION_SEND_RELEASED = 1 << 8,
+        ROLE_ACTION_ARM_DRAIN = 1 << 9,
+        ROLE_ACTION_REPLY_OK = 1 << 10,    /* the operator's request is done */
+        ROLE_ACTION_REPLY_ERROR = 1 << 11, /* the operator's request failed: message says why */
+        ROLE_ACTION_ALERT = 1 << 12,       /* worth a notification though the state may not change */
+};
+
+typedef struct RoleOutput {
+        RoleMachine machine;
+        unsigned actions;
+        const char *message; /* why: for logs, notify, replies; static string */
+} RoleOutput;
+
+/* The state machine: pure, no I/O. */
+RoleOutput role_step(const RoleMachine *m, const RoleFacts *f, RoleEvent event);
+
+/* Would this node start its services if the peer were passive (or absent past init_dead)? */
+bool role_is_candidate(const RoleMachine *m, const RoleFacts *f);
+bool role_state_is_serving(RoleState s);
+uint8_t role_flags(const RoleMachine *m, const RoleFacts *f);

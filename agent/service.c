@@ -1,0 +1,615 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#include "service.h"
+
+#include <stdarg.h>
+
+#include "command.h"
+#include "log.h"
+
+/* Pause between a failed start attempt and the next one. */
+#define SERVICE_RETRY_PAUSE (200 * USEC_PER_MSEC)
+
+static const char *const service_state_table[_SERVICE_STATE_MAX] = {
+    [SERVICE_STOPPED] = "stopped",   [SERVICE_STARTING] = "starting", [SERVICE_RUNNING] = "running",
+    [SERVICE_STOPPING] = "stopping", [SERVICE_FAILED] = "failed",     [SERVICE_UNKNOWN] = "unknown",
+};
+
+DEFINE_STRING_TABLE_LOOKUP(service_state, ServiceState);
+
+typedef struct Service {
+        char *name;
+        char *unit; /* systemd back end: not supported yet */
+        char *start_command;
+        char *stop_command;
+        char *status_command;
+        usec_t timeout;
+        unsigned start_retries;
+        ServiceState state;
+} Service;
+
+typedef enum ServiceOperation {
+        SERVICE_OPERATION_NONE,
+        SERVICE_OPERATION_START,
+        SERVICE_OPERATION_ROLLBACK, /* a start failed: stopping those it had started */
+        SERVICE_OPERATION_STOP,
+        SERVICE_OPERATION_PROBE,
+} ServiceOperation;
+
+struct ServiceSet {
+        sd_event *event;
+        Service *services;
+        size_t n_services;
+
+        ServiceOperation operation;
+        size_t current;   /* the service being worked on; during stops, one past it */
+        unsigned attempt; /* start attempts made on current */
+        Command *command;
+        sd_event_source *retry_source;
+        sd_event_source *finish_source; /* done runs from the loop, never inside an API call */
+
+        int result;
+        char *message;        /* the first failure */
+        size_t n_rolled_back; /* stopped again by a rollback */
+        char *rollback_failure;
+        size_t n_probe_stopped;
+        size_t n_probe_running;
+
+        ServiceSetDone done;
+        void *userdata;
+};
+
+static char *free_string(char *p)
+{
+        free(p);
+        return NULL;
+}
+
+static void service_done(Service *svc)
+{
+        free(svc->name);
+        free(svc->unit);
+        free(svc->start_command);
+        free(svc->stop_command);
+        free(svc->status_command);
+}
+
+static int strdup_or_null(const char *s, char **ret)
+{
+        *ret = NULL;
+        if (!s)
+                return 0;
+        *ret = strdup(s);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int service_set_new(sd_event *e, const Config *cfg, ServiceSet **ret)
+{
+        _cleanup_(service_set_freep) ServiceSet *s = NULL;
+
+        if (!e || !cfg || !ret)
+                return -EINVAL;
+
+        s = calloc(1, sizeof(ServiceSet));
+        if (!s)
+                return -ENOMEM;
+        s->event = sd_event_ref(e);
+
+        /* A copy, so a configuration reload cannot pull strings out from under a running
+         * operation. */
+        if (cfg->n_services > 0) {
+                s->services = calloc(cfg->n_services, sizeof(Service));
+                if (!s->services)
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; i < cfg->n_services; i++) {
+                const ConfigService *c = &cfg->services[i];
+                Service *svc = &s->services[i];
+
+                s->n_services++;
+                svc->timeout = c->timeout;
+                svc->start_retries = c->start_retries;
+                svc->state = SERVICE_UNKNOWN;
+                if (strdup_or_null(c->name ?: c->unit, &svc->name) < 0 ||
+                    strdup_or_null(c->unit, &svc->unit) < 0 ||
+                    strdup_or_null(c->start, &svc->start_command) < 0 ||
+                    strdup_or_null(c->stop, &svc->stop_command) < 0 ||
+                    strdup_or_null(c->status, &svc->status_command) < 0)
+                        return -ENOMEM;
+                if (!svc->name)
+                        return -EINVAL;
+        }
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+ServiceSet *service_set_free(ServiceSet *s)
+{
+        if (!s)
+                return NULL;
+
+        service_set_cancel(s);
+        for (size_t i = 0; i < s->n_services; i++)
+                service_done(&s->services[i]);
+        free(s->services);
+        sd_event_unref(s->event);
+        free(s);
+        return NULL;
+}
+
+static void service_set_state_internal(Service *svc, ServiceState state, int level,
+                                       const char *detail)
+{
+        char field[256];
+
+        if (svc->state == state)
+                return;
+        svc->state = state;
+
+        snprintf(field, sizeof(field), "VACATAIRE_SERVICE=%s", svc->name);
+        if (detail)
+                log_struct(level, FIELDS(field), "%s: %s", svc->name, detail);
+        else
+                log_struct(level, FIELDS(field), "%s: %s", svc->name,
+                           service_state_to_string(state));
+}
+
+static void service_set_reset_operation(ServiceSet *s)
+{
+        s->command = command_free(s->command);
+        s->retry_source = sd_event_source_disable_unref(s->retry_source);
+        s->finish_source = sd_event_source_disable_unref(s->finish_source);
+        s->message = free_string(s->message);
+        s->rollback_failure = free_string(s->rollback_failure);
+        s->operation = SERVICE_OPERATION_NONE;
+        s->done = NULL;
+        s->userdata = NULL;
+}
+
+static int service_set_begin(ServiceSet *s, ServiceOperation operation, ServiceSetDone done,
+                             void *userdata)
+{
+        if (!s)
+                return -EINVAL;
+        if (service_set_busy(s))
+                return -EBUSY;
+
+        s->operation = operation;
+        s->done = done;
+        s->userdata = userdata;
+        s->result = 0;
+        s->attempt = 0;
+        s->n_rolled_back = 0;
+        s->n_probe_running = 0;
+        s->n_probe_stopped = 0;
+        return 0;
+}
+
+/* Keeps the first failure: that is the one the caller reports. */
+_printf_(3, 4) static void service_set_fail(ServiceSet *s, int error, const char *format, ...)
+{
+        va_list ap;
+
+        if (s->message)
+                return;
+        s->result = error;
+        va_start(ap, format);
+        if (vasprintf(&s->message, format, ap) < 0)
+                s->message = NULL;
+        va_end(ap);
+}
+
+static int service_set_on_finish(sd_event_source *source, void *userdata)
+{
+        ServiceSet *s = userdata;
+        ServiceSetDone done = s->done;
+        void *done_userdata = s->userdata;
+        int result = s->result;
+        _cleanup_free_ char *message = TAKE_PTR(s->message);
+
+        /* Idle before done runs, so done may start the next operation or free the set. */
+        service_set_reset_operation(s);
+        if (done)
+                done(s, result, result < 0 ? (message ?: "out of memory") : NULL, done_userdata);
+        return 0;
+}
+
+static void service_set_finish(ServiceSet *s)
+{
+        int r;
+
+        r = sd_event_add_defer(s->event, &s->finish_source, service_set_on_finish, s);
+        if (r < 0) {
+                log_error_errno(r, "Failed to schedule the end of a service operation: %m");
+                service_set_on_finish(NULL, s);
+        }
+}
+
+static const char *service_describe_status(const Service *svc, int status, char *buf, size_t size)
+{
+        if (status == -ETIME)
+                snprintf(buf, size, "timed out after %g s, process group killed",
+                         (double)svc->timeout / (double)USEC_PER_SEC);
+        else
+                command_status_to_string(status, buf, size);
+        return buf;
+}
+
+static int service_set_run(ServiceSet *s, Service *svc, const char *action,
+                           const char *shell_command, CommandDone done)
+{
+        _cleanup_free_ char *env_service = strdup_printf("VACATAIRE_SERVICE=%s", svc->name);
+        _cleanup_free_ char *env_action = strdup_printf("VACATAIRE_ACTION=%s", action);
+
+        if (!env_service || !env_action)
+                return -ENOMEM;
+        char *const env[] = {env_service, env_action, NULL};
+        return command_run(s->event, shell_command, env, svc->timeout, done, s, &s->command);
+}
+
+/* Start, and the rollback after a failed one. */
+
+static void service_set_start_next(ServiceSet *s);
+static void service_set_rollback_next(ServiceSet *s);
+
+static void service_set_start_failed(ServiceSet *s, int error, const char *detail)
+{
+        Service *svc = &s->services[s->current];
+
+        service_set_state_internal(svc, SERVICE_FAILED, LOG_ERR, detail);
+        service_set_fail(s, error, "%s: %s", svc->name, detail);
+        s->operation = SERVICE_OPERATION_ROLLBACK;
+        service_set_rollback_next(s);
+}
+
+static void service_set_on_start_done(Command *c, int status, void *userdata);
+
+static void service_set_start_attempt(ServiceSet *s)
+{
+        Service *svc = &s->services[s->current];
+        char detail[256];
+        int r;
+
+        s->attempt++;
+        r = service_set_run(s, svc, "start", svc->start_command, service_set_on_start_done);
+        if (r < 0) {
+                snprintf(detail, sizeof(detail), "start failed: cannot run the command: %s",
+                         strerror(-r));
+                service_set_start_failed(s, r, detail);
+        }
+}
+
+static int service_set_on_retry(sd_event_source *source, uint64_t usec, void *userdata)
+{
+        ServiceSet *s = userdata;
+
+        s->retry_source = sd_event_source_disable_unref(s->retry_source);
+        service_set_start_attempt(s);
+        return 0;
+}
+
+static void service_set_on_start_done(Command *c, int status, void *userdata)
+{
+        ServiceSet *s = userdata;
+        Service *svc = &s->services[s->current];
+        char reason[128], detail[256], field[256];
+        int r;
+
+        s->command = command_free(c);
+        if (status == 0) {
+                service_set_state_internal(svc, SERVICE_RUNNING, LOG_INFO, NULL);
+                s->current++;
+                service_set_start_next(s);
+                return;
+        }
+
+        service_describe_status(svc, status, reason, sizeof(reason));
+        if (s->attempt <= svc->start_retries) {
+                r = sd_event_add_time_relative(s->event, &s->retry_source, CLOCK_MONOTONIC,
+                                               SERVICE_RETRY_PAUSE, 0, service_set_on_retry, s);
+                if (r >= 0) {
+                        snprintf(field, sizeof(field), "VACATAIRE_SERVICE=%s", svc->name);
+                        log_struct(LOG_WARNING, FIELDS(field),
+                                   "%s: start attempt %u of %u failed: %s; retrying", svc->name,
+                                   s->attempt, svc->start_retries + 1, reason);
+                        return;
+                }
+        }
+        snprintf(detail, sizeof(detail), "start failed: %s (after %u attempt%s)", reason,
+                 s->attempt, s->attempt == 1 ? "" : "s");
+        service_set_start_failed(s, -EIO, detail);
+}
+
+static void service_set_start_next(ServiceSet *s)
+{
+        Service *svc;
+
+        if (s->current >= s->n_services) {
+                service_set_finish(s);
+                return;
+        }
+
+        svc = &s->services[s->current];
+        s->attempt = 0;
+        if (!svc->start_command) {
+                service_set_start_failed(s, -EINVAL, "start failed: no start command");
+                return;
+        }
+        service_set_state_internal(svc, SERVICE_STARTING, LOG_INFO, NULL);
+        service_set_start_attempt(s);
+}
+
+int service_set_start(ServiceSet *s, ServiceSetDone done, void *userdata)
+{
+        int r;
+
+        r = service_set_begin(s, SERVICE_OPERATION_START, done, userdata);
+        if (r < 0)
+                return r;
+
+        /* Refused before anything starts, so there is nothing to roll back. */
+        for (size_t i = 0; i < s->n_services; i++)
+                if (s->services[i].unit) {
+                        service_set_fail(s, -EOPNOTSUPP, "%s: unit services are not supported yet",
+                                         s->services[i].name);
+                        service_set_finish(s);
+                        return 0;
+                }
+
+        s->current = 0;
+        service_set_start_next(s);
+        return 0;
+}
+
+static void service_set_on_rollback_done(Command *c, int status, void *userdata)
+{
+        ServiceSet *s = userdata;
+        Service *svc = &s->services[s->current];
+        char reason[128], detail[256];
+
+        s->command = command_free(c);
+        if (status == 0) {
+                service_set_state_internal(svc, SERVICE_STOPPED, LOG_INFO, NULL);
+                s->n_rolled_back++;
+        } else {
+                snprintf(detail, sizeof(detail), "stop failed: %s",
+                         service_describe_status(svc, status, reason, sizeof(reason)));
+                service_set_state_internal(svc, SERVICE_FAILED, LOG_ERR, detail);
+                if (!s->rollback_failure)
+                        s->rollback_failure = strdup_printf("%s: %s", svc->name, detail);
+        }
+        service_set_rollback_next(s);
+}
+
+static void service_set_rollback_next(ServiceSet *s)
+{
+        char *message;
+        int r;
+
+        while (s->current > 0) {
+                Service *svc = &s->services[--s->current];
+
+                if (svc->state != SERVICE_RUNNING)
+                        continue;
+                if (svc->stop_command) {
+                        service_set_state_internal(svc, SERVICE_STOPPING, LOG_INFO, NULL);
+                        r = service_set_run(s, svc, "stop", svc->stop_command,
+                                            service_set_on_rollback_done);
+                        if (r >= 0)
+                                return;
+                        service_set_state_internal(svc, SERVICE_FAILED, LOG_ERR,
+                                                   "stop failed: cannot run the command");
+                }
+                if (!s->rollback_failure)
+                        s->rollback_failure = strdup_printf("%s: not stopped", svc->name);
+        }
+
+        if (s->message && (s->n_rolled_back > 0 || s->rollback_failure)) {
+                message = strdup_printf("%s; rolled back %zu service%s%s%s", s->message,
+                                        s->n_rolled_back, s->n_rolled_back == 1 ? "" : "s",
+                                        s->rollback_failure ? "; " : "", s->rollback_failure ?: "");
+                if (message) {
+                        free(s->message);
+                        s->message = message;
+                }
+        }
+        service_set_finish(s);
+}
+
+/* Stop: reverse order, carrying on past failures. */
+
+static void service_set_stop_next(ServiceSet *s);
+
+static void service_set_on_stop_done(Command *c, int status, void *userdata)
+{
+        ServiceSet *s = userdata;
+        Service *svc = &s->services[s->current];
+        char reason[128], detail[256];
+
+        s->command = command_free(c);
+        if (status == 0)
+                service_set_state_internal(svc, SERVICE_STOPPED, LOG_INFO, NULL);
+        else {
+                snprintf(detail, sizeof(detail), "stop failed: %s",
+                         service_describe_status(svc, status, reason, sizeof(reason)));
+                service_set_state_internal(svc, SERVICE_FAILED, LOG_ERR, detail);
+                service_set_fail(s, -EIO, "%s: %s", svc->name, detail);
+        }
+        service_set_stop_next(s);
+}
+
+static void service_set_stop_next(ServiceSet *s)
+{
+        int r;
+
+        while (s->current > 0) {
+                Service *svc = &s->services[--s->current];
+
+                if (svc->unit) {
+                        service_set_fail(s, -EOPNOTSUPP, "%s: unit services are not supported yet",
+                                         svc->name);
+                        continue;
+                }
+                if (!svc->stop_command) {
+                        service_set_fail(s, -EINVAL, "%s: stop failed: no stop command", svc->name);
+                        continue;
+                }
+                service_set_state_internal(svc, SERVICE_STOPPING, LOG_INFO, NULL);
+                r = service_set_run(s, svc, "stop", svc->stop_command, service_set_on_stop_done);
+                if (r >= 0)
+                        return;
+                service_set_state_internal(svc, SERVICE_FAILED, LOG_ERR,
+                                           "stop failed: cannot run the command");
+                service_set_fail(s, r, "%s: stop failed: cannot run the command: %s", svc->name,
+                                 strerror(-r));
+        }
+        service_set_finish(s);
+}
+
+int service_set_stop(ServiceSet *s, ServiceSetDone done, void *userdata)
+{
+        int r;
+
+        r = service_set_begin(s, SERVICE_OPERATION_STOP, done, userdata);
+        if (r < 0)
+                return r;
+        s->current = s->n_services;
+        service_set_stop_next(s);
+        return 0;
+}
+
+/* Probe. */
+
+static void service_set_probe_next(ServiceSet *s);
+
+static void service_set_on_probe_done(Command *c, int status, void *userdata)
+{
+        ServiceSet *s = userdata;
+        Service *svc = &s->services[s->current];
+        char reason[128], detail[256];
+
+        s->command = command_free(c);
+        if (status == 0) {
+                service_set_state_internal(svc, SERVICE_RUNNING, LOG_INFO, NULL);
+                s->n_probe_running++;
+        } else {
+                if (status == -ETIME) {
+                        snprintf(detail, sizeof(detail), "stopped (status command %s)",
+                                 service_describe_status(svc, status, reason, sizeof(reason)));
+                        service_set_state_internal(svc, SERVICE_STOPPED, LOG_WARNING, detail);
+                } else
+                        service_set_state_internal(svc, SERVICE_STOPPED, LOG_INFO, NULL);
+                s->n_probe_stopped++;
+        }
+        s->current++;
+        service_set_probe_next(s);
+}
+
+static void service_set_probe_finish(ServiceSet *s)
+{
+        _cleanup_free_ char *names = NULL;
+
+        /* An error already recorded (unit services) wins; no stopped service means all run. */
+        if (s->message || s->n_probe_stopped == 0) {
+                service_set_finish(s);
+                return;
+        }
+        if (s->n_probe_running == 0) {
+                service_set_fail(s, -ESRCH, "no service is running");
+                service_set_finish(s);
+                return;
+        }
+
+        for (size_t i = 0; i < s->n_services; i++) {
+                char *joined;
+
+                if (s->services[i].state != SERVICE_STOPPED)
+                        continue;
+                joined =
+                    strdup_printf("%s%s%s", names ?: "", names ? ", " : "", s->services[i].name);
+                if (!joined)
+                        break;
+                free(names);
+                names = joined;
+        }
+        service_set_fail(s, -EIO, "not running: %s", names ?: "some services");
+        service_set_finish(s);
+}
+
+static void service_set_probe_next(ServiceSet *s)
+{
+        int r;
+
+        for (; s->current < s->n_services; s->current++) {
+                Service *svc = &s->services[s->current];
+
+                if (svc->unit) {
+                        service_set_fail(s, -EOPNOTSUPP, "%s: unit services are not supported yet",
+                                         svc->name);
+                        continue;
+                }
+                if (!svc->status_command) {
+                        /* The caller trusts its saved state for this one. */
+                        service_set_state_internal(svc, SERVICE_UNKNOWN, LOG_INFO, NULL);
+                        s->n_probe_running++;
+                        continue;
+                }
+                r = service_set_run(s, svc, "status", svc->status_command,
+                                    service_set_on_probe_done);
+                if (r >= 0)
+                        return;
+                service_set_fail(s, r, "%s: cannot run the status command: %s", svc->name,
+                                 strerror(-r));
+        }
+        service_set_probe_finish(s);
+}
+
+int service_set_probe(ServiceSet *s, ServiceSetDone done, void *userdata)
+{
+        int r;
+
+        r = service_set_begin(s, SERVICE_OPERATION_PROBE, done, userdata);
+        if (r < 0)
+                return r;
+        s->current = 0;
+        service_set_probe_next(s);
+        return 0;
+}
+
+void service_set_cancel(ServiceSet *s)
+{
+        if (!s || !service_set_busy(s))
+                return;
+
+        /* The command is killed half-way: what it left behind is unknown. */
+        for (size_t i = 0; i < s->n_services; i++)
+                if (s->services[i].state == SERVICE_STARTING ||
+                    s->services[i].state == SERVICE_STOPPING)
+                        service_set_state_internal(&s->services[i], SERVICE_UNKNOWN, LOG_INFO,
+                                                   "unknown (operation cancelled)");
+        service_set_reset_operation(s);
+}
+
+bool service_set_busy(const ServiceSet *s)
+{
+        return s && s->operation != SERVICE_OPERATION_NONE;
+}
+
+size_t service_set_count(const ServiceSet *s)
+{
+        return s ? s->n_services : 0;
+}
+
+const char *service_set_name(const ServiceSet *s, size_t i)
+{
+        if (!s || i >= s->n_services)
+                return NULL;
+        return s->services[i].name;
+}
+
+ServiceState service_set_state(const ServiceSet *s, size_t i)
+{
+        if (!s || i >= s->n_services)
+                return (ServiceState)-EINVAL;
+        return s->services[i].state;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include "config.h"
+
+typedef enum ServiceState {
+        SERVICE_STOPPED,
+        SERVICE_STARTING,
+        SERVICE_RUNNING,
+        SERVICE_STOPPING,
+        SERVICE_FAILED,
+        SERVICE_UNKNOWN, /* not probed yet */
+        _SERVICE_STATE_MAX,
+} ServiceState;
+
+const char *service_state_to_string(ServiceState s);
+ServiceState service_state_from_string(const char *s);
+
+/* The ordered list of configured services and the one operation running on it. */
+typedef struct ServiceSet ServiceSet;
+
+/* result: 0 on success, or -errno; message: a one-line reason on failure (NULL on success). */
+typedef void (*ServiceSetDone)(ServiceSet *s, int result, const char *message, void *userdata);
+
+int service_set_new(sd_event *e, const Config *cfg, ServiceSet **ret);
+ServiceSet *service_set_free(ServiceSet *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ServiceSet *, service_set_free);
+
+/* Starts services in list order, each bounded by its timeout and retried start_retries times.
+ * If one still fails, those already started are stopped again in reverse (rollback) and done is
+ * called with an error naming the service. Returns -EBUSY if an operation is running. */
+int service_set_start(ServiceSet *s, ServiceSetDone done, void *userdata);
+/* Stops in reverse order; a stop past its timeout has its process group killed; carries on past
+ * failures and reports the first. */
+int service_set_stop(ServiceSet *s, ServiceSetDone done, void *userdata);
+/* Runs every status command: done gets 0 if all services run, -ESRCH if none does, -EIO if only
+ * some do. Sets each service's state. Used to re-adopt running services after a restart. */
+int service_set_probe(ServiceSet *s, ServiceSetDone done, void *userdata);
+/* Cancels the running operation without calling done (shutdown). */
+void service_set_cancel(ServiceSet *s);
+bool service_set_busy(const ServiceSet *s);
+
+size_t service_set_count(const ServiceSet *s);
+const char *service_set_name(const ServiceSet *s, size_t i);
+ServiceState service_set_state(const ServiceSet *s, size_t i);

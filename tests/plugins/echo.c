@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* Passes with a message spelling out the timeout and every param with its type, so tests see
+ * exactly what reached the plugin. */
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "vacataire-plugin.h"
+
+static int echo_configure(const struct vacataire_params *params, double timeout, void **state,
+                          char *err, size_t err_size)
+{
+        char *s = malloc(256);
+        size_t n = 0;
+
+        if (!s)
+                return -1;
+        n += (size_t)snprintf(s + n, 256 - n, "timeout=%g", timeout);
+        for (uint32_t i = 0; i < params->count && n < 256; i++) {
+                const struct vacataire_param *p = &params->items[i];
+                switch (p->type) {
+                case VACATAIRE_PARAM_INT:
+                        n += (size_t)snprintf(s + n, 256 - n, " %s=%" PRId64 ":int(%g)", p->name,
+                                              p->integer, p->number);
+                        break;
+                case VACATAIRE_PARAM_FLOAT:
+                        n += (size_t)snprintf(s + n, 256 - n, " %s=%g:float", p->name, p->number);
+                        break;
+                case VACATAIRE_PARAM_BOOL:
+                        n += (size_t)snprintf(s + n, 256 - n, " %s=%s:bool", p->name,
+                                              p->boolean ? "true" : "false");
+                        break;
+                default:
+                        n += (size_t)snprintf(s + n, 256 - n, " %s=%s:string", p->name, p->string);
+                }
+        }
+        *state = s;
+        return 0;
+}
+
+static int echo_run(void *state, char *msg, size_t msg_size)
+{
+        snprintf(msg, msg_size, "%s", (const char *)state);
+        return VACATAIRE_OK;
+}
+
+VACATAIRE_PLUGIN_DEFINE("echo", "passes, echoing its params", echo_configure, echo_run, free);

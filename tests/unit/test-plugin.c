@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* The plugin loader against real shared objects: the built plugins and the broken ones in
+ * tests/plugins/. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "plugin.h"
+
+#define PLUGINS      TEST_BUILD_DIR "/plugins/"
+#define TEST_PLUGINS TEST_BUILD_DIR "/test-plugins/"
+
+/* Loads a plugin that must be refused; checks the error code, the exact message and that
+ * nothing was returned. */
+static void assert_refused(const char *path, int error, const char *message)
+{
+        Plugin *p = NULL;
+        char *text = NULL;
+        int r;
+
+        r = plugin_load(path, &p, &text);
+        assert_int_equal(r, error);
+        assert_null(p);
+        assert_non_null(text);
+        assert_string_equal(text, message);
+        assert_null(strchr(text, '\n'));
+        free(text);
+}
+
+static void test_load_good(void **state)
+{
+        _cleanup_(plugin_freep) Plugin *p = NULL;
+        char *text = NULL;
+
+        assert_int_equal(plugin_load(PLUGINS "pcheck.so", &p, &text), 0);
+        assert_null(text);
+        assert_non_null(p);
+        assert_non_null(p->handle);
+        assert_string_equal(p->path, PLUGINS "pcheck.so");
+        assert_int_equal(p->api->abi_version, VACATAIRE_PLUGIN_ABI_VERSION);
+        assert_string_equal(p->api->name, "pcheck");
+        assert_non_null(p->api->configure);
+        assert_non_null(p->api->run);
+}
+
+/* The loaded callbacks are callable: configure refuses empty params with its own message. */
+static void test_load_and_configure(void **state)
+{
+        _cleanup_(plugin_freep) Plugin *p = NULL;
+        struct vacataire_params params = {0, NULL};
+        char *text = NULL, err[256] = "";
+        void *plugin_state = NULL;
+
+        assert_int_equal(plugin_load(PLUGINS "memcheck.so", &p, &text), 0);
+        assert_int_not_equal(p->api->configure(&params, 1.0, &plugin_state, err, sizeof(err)), 0);
+        assert_null(plugin_state);
+        assert_string_equal(err, "params.min_available_percent: missing (give it, "
+                                 "min_swap_free_percent, or both)");
+}
+
+/* Two handles on the same file are independent; freeing one leaves the other usable. */
+static void test_load_twice(void **state)
+{
+        _cleanup_(plugin_freep) Plugin *a = NULL;
+        Plugin *b = NULL;
+        char *text = NULL;
+
+        assert_int_equal(plugin_load(PLUGINS "content.so", &a, &text), 0);
+        assert_int_equal(plugin_load(PLUGINS "content.so", &b, &text), 0);
+        assert_ptr_equal(a->api, b->api);
+        assert_null(plugin_free(b));
+        assert_string_equal(a->api->name, "content");
+}
+
+static void test_wrong_abi(void **state)
+{
+        assert_refused(TEST_PLUGINS "wrong_abi.so", -EPROTONOSUPPORT,
+                       TEST_PLUGINS "wrong_abi.so: built for plugin ABI version 2, this agent "
+                                    "uses version 1");
+}
+
+static void test_no_symbol(void **state)
+{
+        assert_refused(TEST_PLUGINS "no_symbol.so", -ENOEXEC,
+                       TEST_PLUGINS "no_symbol.so: no symbol vacataire_plugin (not a vacataire "
+                                    "plugin?)");
+}
+
+static void test_small_struct(void **state)
+{
+        char expected[512];
+
+        snprintf(expected, sizeof(expected), "%s: plugin struct too small (16 bytes, need %zu)",
+                 TEST_PLUGINS "small_struct.so", sizeof(struct vacataire_plugin));
+        assert_refused(TEST_PLUGINS "small_struct.so", -EBADMSG, expected);
+}
+
+static void test_no_run(void **state)
+{
+        assert_refused(TEST_PLUGINS "no_run.so", -EBADMSG,
+                       TEST_PLUGINS "no_run.so: plugin has no run callback");
+}
+
+static void test_not_a_shared_object(void **state)
+{
+        char dir[] = "/tmp/vc-test-plugin-XXXXXX", path[256], expected[512];
+        FILE *f;
+
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/text.so", dir);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        /* Longer than an ELF header, so the loader reads a whole one and finds no magic. */
+        for (int i = 0; i < 8; i++)
+                fputs("this is a text file, not a shared object\n", f);
+        assert_int_equal(fclose(f), 0);
+
+        snprintf(expected, sizeof(expected), "%s: cannot load: invalid ELF header", path);
+        assert_refused(path, -ENOEXEC, expected);
+
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(rmdir(dir), 0);
+}
+
+static void test_nonexistent(void **state)
+{
+        assert_refused(TEST_PLUGINS "does-not-exist.so", -ENOENT,
+                       TEST_PLUGINS "does-not-exist.so: cannot load: cannot open shared object "
+                                    "file: No such file or directory");
+}
+
+static void test_free_null(void **state)
+{
+        assert_null(plugin_free(NULL));
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_load_good),   cmocka_unit_test(test_load_and_configure),
+            cmocka_unit_test(test_load_twice),  cmocka_unit_test(test_wrong_abi),
+            cmocka_unit_test(test_no_symbol),   cmocka_unit_test(test_small_struct),
+            cmocka_unit_test(test_no_run),      cmocka_unit_test(test_not_a_shared_object),
+            cmocka_unit_test(test_nonexistent), cmocka_unit_test(test_free_null),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

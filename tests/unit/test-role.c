@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* The role state machine, one row per (state, facts, event): no sockets, no processes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "role.h"
+
+#define H  ROLE_FLAG_HEALTHY
+#define C  ROLE_FLAG_CANDIDATE
+#define M  ROLE_FLAG_HOME_MASTER
+#define B  ROLE_FLAG_BUSY
+#define HO ROLE_FLAG_HANDED_OVER
+
+#define START     ROLE_ACTION_START_SERVICES
+#define STOP      ROLE_ACTION_STOP_SERVICES
+#define PROBE     ROLE_ACTION_PROBE_SERVICES
+#define TAKE      ROLE_ACTION_SEND_TAKE
+#define TAKE_DONE ROLE_ACTION_SEND_TAKE_DONE
+#define TAKE_FAIL ROLE_ACTION_SEND_TAKE_FAILED
+#define RELEASE   ROLE_ACTION_SEND_RELEASE
+#define REFUSED   ROLE_ACTION_SEND_RELEASE_REFUSED
+#define RELEASED  ROLE_ACTION_SEND_RELEASED
+#define DRAIN     ROLE_ACTION_ARM_DRAIN
+#define OK        ROLE_ACTION_REPLY_OK
+#define ERR       ROLE_ACTION_REPLY_ERROR
+#define ALERT     ROLE_ACTION_ALERT
+
+/* Facts: zero means home master, on_peer_loss takeover, break-before-make, no peer. */
+#define STANDBY .home = HOME_ROLE_STANDBY
+#define MBB     .handover = HANDOVER_MAKE_BEFORE_BREAK
+#define STAY    .on_peer_loss = PEER_LOSS_STAY
+#define FAILING .checks_failing = true
+#define SICK    .always_failing = true, .checks_failing = true
+#define PEER(s, fl, e)                                                                             \
+        .peer_connected = true, .peer_state = ROLE_##s, .peer_flags = (fl), .peer_epoch = (e)
+/* A peer that is passive, healthy, standby, not a candidate. */
+#define PEER_OK PEER(PASSIVE, H, 0)
+
+#define F(...)                                                                                     \
+        {                                                                                          \
+                __VA_ARGS__                                                                        \
+        }
+#define IN(s, o, e, ...)                                                                           \
+        {                                                                                          \
+                .state = ROLE_##s, .op = ROLE_OP_##o, .epoch = (e), __VA_ARGS__                    \
+        }
+
+typedef struct Row {
+        const char *name;
+        RoleMachine in;
+        RoleFacts facts;
+        RoleEvent event;
+        RoleState state;
+        RoleOp op;
+        uint64_t epoch;
+        bool handed_over;
+        unsigned actions;
+} Row;
+
+#define ROW(n, in_, facts_, ev, st, o, e, ho, act)                                                 \
+        {                                                                                          \
+                n, in_, facts_, ROLE_EVENT_##ev, ROLE_##st, ROLE_OP_##o, e, ho, act                \
+        }
+
+static const Row rows[] = {
+    /* Start-up */
+    ROW("fresh master boots passive", IN(ACTIVE, NONE, 0), F(), BOOT, PASSIVE, NONE, 0, 0, 0),
+    ROW("saved active probes services", IN(PASSIVE, NONE, 3, .saved_active = 1), F(), BOOT, PASSIVE,
+        BOOT_PROBE, 3, 0, PROBE),
+    ROW("probe finds services: re-adopt, no bounce", IN(PASSIVE, BOOT_PROBE, 3, .saved_active = 1),
+        F(), PROBE_RUNNING, ACTIVE, NONE, 3, 0, 0),
+    ROW("probe finds nothing: passive", IN(PASSIVE, BOOT_PROBE, 3, .saved_active = 1), F(),
+        PROBE_STOPPED, PASSIVE, NONE, 3, 0, 0),
+    ROW("master, no peer within init_dead: starts", IN(PASSIVE, NONE, 0), F(), INIT_DEAD, STARTING,
+        START, 1, 0, START),
+    ROW("standby ignores init_dead", IN(PASSIVE, NONE, 0), F(STANDBY), INIT_DEAD, PASSIVE, NONE, 0,
+        0, 0),
+    ROW("master that handed over ignores init_dead", IN(PASSIVE, NONE, 2, .handed_over = 1), F(),
+        INIT_DEAD, PASSIVE, NONE, 2, 1, 0),
+    ROW("init_dead after the peer was seen: no-op", IN(PASSIVE, NONE, 0, .peer_seen = 1), F(),
+        INIT_DEAD, PASSIVE, NONE, 0, 0, 0),
+    ROW("master sees passive standby: starts", IN(PASSIVE, NONE, 0), F(PEER(PASSIVE, H, 2)),
+        PEER_STATE, STARTING, START, 3, 0, START),
+    ROW("standby sees passive master: waits", IN(PASSIVE, NONE, 0),
+        F(STANDBY, PEER(PASSIVE, H | C | M, 0)), PEER_STATE, PASSIVE, NONE, 0, 0, 0),
+    ROW("master sees busy peer: waits", IN(PASSIVE, NONE, 0), F(PEER(PASSIVE, H | B, 0)),
+        PEER_STATE, PASSIVE, NONE, 0, 0, 0),
+    ROW("two candidates: higher epoch starts", IN(PASSIVE, NONE, 4, .saved_active = 1),
+        F(STANDBY, PEER(PASSIVE, H | C | M, 0)), PEER_STATE, STARTING, START, 5, 0, START),
+    ROW("two candidates: lower epoch waits", IN(PASSIVE, NONE, 0), F(PEER(PASSIVE, H | C, 4)),
+        PEER_STATE, PASSIVE, NONE, 0, 0, 0),
+    ROW("master sees active peer: waits", IN(PASSIVE, NONE, 0), F(PEER(ACTIVE, H, 4)), PEER_STATE,
+        PASSIVE, NONE, 0, 0, 0),
+    ROW("services started: active", IN(STARTING, START, 1), F(), SERVICES_STARTED, ACTIVE, NONE, 1,
+        0, 0),
+    ROW("services started, host check failing: degraded", IN(STARTING, START, 1), F(SICK),
+        SERVICES_STARTED, DEGRADED, NONE, 1, 0, 0),
+    ROW("start failed: fault", IN(STARTING, START, 1), F(), SERVICES_START_FAILED, FAULT, NONE, 1,
+        0, ALERT),
+
+    /* Check failure on the active node */
+    ROW("check fails, peer healthy, break-before-make: stop first", IN(ACTIVE, NONE, 1),
+        F(FAILING, PEER_OK), CHECKS_CHANGED, STOPPING, HANDOVER_STOP, 1, 0, STOP),
+    ROW("check fails, peer healthy, make-before-break: peer first", IN(ACTIVE, NONE, 1),
+        F(FAILING, MBB, PEER_OK), CHECKS_CHANGED, ACTIVE, HANDOVER_WAIT_PEER, 1, 0, TAKE),
+    ROW("check fails, peer unhealthy: degraded", IN(ACTIVE, NONE, 1),
+        F(FAILING, PEER(PASSIVE, 0, 0)), CHECKS_CHANGED, DEGRADED, NONE, 1, 0, ALERT),
+    ROW("check fails, peer in fault: degraded", IN(ACTIVE, NONE, 1), F(FAILING, PEER(FAULT, H, 0)),
+        CHECKS_CHANGED, DEGRADED, NONE, 1, 0, ALERT),
+    ROW("check fails, peer unreachable: degraded", IN(ACTIVE, NONE, 1), F(FAILING), CHECKS_CHANGED,
+        DEGRADED, NONE, 1, 0, ALERT),
+    ROW("check fails, peer handed over: no flapping back", IN(ACTIVE, NONE, 1),
+        F(FAILING, PEER(PASSIVE, H | HO, 0)), CHECKS_CHANGED, DEGRADED, NONE, 1, 0, ALERT),
+    ROW("degraded, checks pass again: active", IN(DEGRADED, NONE, 1), F(PEER_OK), CHECKS_CHANGED,
+        ACTIVE, NONE, 1, 0, 0),
+    ROW("degraded, peer becomes able: hand over", IN(DEGRADED, NONE, 1), F(FAILING, PEER_OK),
+        PEER_STATE, STOPPING, HANDOVER_STOP, 1, 0, STOP),
+    ROW("bbm: stopped, ask the peer", IN(STOPPING, HANDOVER_STOP, 1), F(FAILING, PEER_OK),
+        SERVICES_STOPPED, STOPPING, HANDOVER_WAIT_PEER, 1, 0, TAKE),
+    ROW("bbm: peer started: passive, handed over", IN(STOPPING, HANDOVER_WAIT_PEER, 1),
+        F(PEER(ACTIVE, H, 2)), PEER_TAKE_DONE, PASSIVE, NONE, 1, 1, 0),
+    ROW("bbm: peer failed: start our own again", IN(STOPPING, HANDOVER_WAIT_PEER, 1),
+        F(PEER(FAULT, H, 2)), PEER_TAKE_FAILED, STARTING, RESTART, 3, 0, START | ALERT),
+    ROW("bbm: peer silent: start our own again", IN(STOPPING, HANDOVER_WAIT_PEER, 1), F(PEER_OK),
+        REQUEST_TIMEOUT, STARTING, RESTART, 2, 0, START | ALERT),
+    ROW("bbm: peer lost mid-handover: start our own again", IN(STOPPING, HANDOVER_WAIT_PEER, 1),
+        F(), PEER_LOST, STARTING, RESTART, 2, 0, START | ALERT),
+    ROW("mbb: peer started: drain", IN(ACTIVE, HANDOVER_WAIT_PEER, 1), F(MBB, PEER(ACTIVE, H, 2)),
+        PEER_TAKE_DONE, STOPPING, HANDOVER_DRAIN, 1, 0, DRAIN),
+    ROW("mbb: drained: stop", IN(STOPPING, HANDOVER_DRAIN, 1), F(MBB, PEER(ACTIVE, H, 2)),
+        DRAIN_DONE, STOPPING, HANDOVER_FINAL_STOP, 1, 0, STOP),
+    ROW("mbb: stopped: passive, tell the peer", IN(STOPPING, HANDOVER_FINAL_STOP, 1),
+        F(MBB, PEER(ACTIVE, H, 2)), SERVICES_STOPPED, PASSIVE, NONE, 1, 1, RELEASED),
+    ROW("mbb: peer failed: keep serving, degraded", IN(ACTIVE, HANDOVER_WAIT_PEER, 1),
+        F(MBB, FAILING, PEER(FAULT, H, 2)), PEER_TAKE_FAILED, DEGRADED, NONE, 1, 0, ALERT),
+    ROW("mbb: peer lost mid-handover: keep serving", IN(ACTIVE, HANDOVER_WAIT_PEER, 1),
+        F(MBB, FAILING), PEER_LOST, DEGRADED, NONE, 1, 0, ALERT),
+
+    /* The passive node asked to take over */
+    ROW("peer hands over: start", IN(PASSIVE, NONE, 1, .handed_over = 1),
+        F(PEER(STOPPING, H | B, 4)), PEER_TAKE, STARTING, START_FOR_PEER, 5, 0, START),
+    ROW("peer hands over, host check failing: refuse", IN(PASSIVE, NONE, 1),
+        F(SICK, PEER(STOPPING, H | B, 1)), PEER_TAKE, FAULT, NONE, 1, 0, TAKE_FAIL),
+    ROW("started for the peer: confirm", IN(STARTING, START_FOR_PEER, 2),
+        F(PEER(STOPPING, H | B, 1)), SERVICES_STARTED, ACTIVE, NONE, 2, 0, TAKE_DONE),
+    ROW("start for the peer failed: tell it", IN(STARTING, START_FOR_PEER, 2),
+        F(PEER(STOPPING, H | B, 1)), SERVICES_START_FAILED, FAULT, NONE, 2, 0, TAKE_FAIL | ALERT),
+    ROW("retried take while active: confirm again", IN(ACTIVE, NONE, 2),
+        F(PEER(STOPPING, H | B, 1)), PEER_TAKE, ACTIVE, NONE, 2, 0, TAKE_DONE),
+    ROW("take while busy: refuse", IN(STOPPING, YIELD, 2), F(PEER(STOPPING, H | B, 1)), PEER_TAKE,
+        STOPPING, YIELD, 2, 0, TAKE_FAIL),
+    ROW("fault from a failed start accepts a deliberate take",
+        IN(FAULT, NONE, 2, .start_failed = 1), F(PEER(STOPPING, H | B, 3)), PEER_TAKE, STARTING,
+        START_FOR_PEER, 4, 0, START),
+
+    /* Peer loss */
+    ROW("peer lost, takeover", IN(PASSIVE, NONE, 1, .peer_seen = 1), F(), PEER_LOST, STARTING,
+        START, 2, 0, START | ALERT),
+    ROW("peer lost, stay", IN(PASSIVE, NONE, 1, .peer_seen = 1), F(STAY), PEER_LOST, PASSIVE, NONE,
+        1, 0, ALERT),
+    ROW("peer lost, never seen since start: stay (wait_for_all)", IN(PASSIVE, NONE, 1), F(STANDBY),
+        PEER_LOST, PASSIVE, NONE, 1, 0, ALERT),
+    ROW("peer lost after we handed over: take over",
+        IN(PASSIVE, NONE, 1, .peer_seen = 1, .handed_over = 1), F(), PEER_LOST, STARTING, START, 2,
+        0, START | ALERT),
+    ROW("peer lost while active: keep serving", IN(ACTIVE, NONE, 1, .peer_seen = 1), F(), PEER_LOST,
+        ACTIVE, NONE, 1, 0, ALERT),
+
+    /* quiesce */
+    ROW("quiesce: hand over", IN(ACTIVE, NONE, 1), F(PEER(PASSIVE, H | HO, 0)), QUIESCE, STOPPING,
+        HANDOVER_STOP, 1, 0, STOP),
+    ROW("quiesce, mbb: peer first", IN(ACTIVE, NONE, 1), F(MBB, PEER_OK), QUIESCE, ACTIVE,
+        HANDOVER_WAIT_PEER, 1, 0, TAKE),
+    ROW("quiesce from degraded", IN(DEGRADED, NONE, 1), F(FAILING, PEER(PASSIVE, H | HO, 0)),
+        QUIESCE, STOPPING, HANDOVER_STOP, 1, 0, STOP),
+    ROW("quiesce to a peer whose start failed", IN(ACTIVE, NONE, 1), F(PEER(FAULT, H, 0)), QUIESCE,
+        STOPPING, HANDOVER_STOP, 1, 0, STOP),
+    ROW("quiesce on a passive node: refused", IN(PASSIVE, NONE, 1), F(PEER(ACTIVE, H, 2)), QUIESCE,
+        PASSIVE, NONE, 1, 0, ERR),
+    ROW("quiesce, peer unreachable: refused", IN(ACTIVE, NONE, 1), F(), QUIESCE, ACTIVE, NONE, 1, 0,
+        ERR),
+    ROW("quiesce, peer unhealthy: refused", IN(ACTIVE, NONE, 1), F(PEER(PASSIVE, 0, 0)), QUIESCE,
+        ACTIVE, NONE, 1, 0, ERR),
+    ROW("quiesce while busy: refused", IN(ACTIVE, HANDOVER_WAIT_PEER, 1), F(MBB, PEER_OK), QUIESCE,
+        ACTIVE, HANDOVER_WAIT_PEER, 1, 0, ERR),
+    ROW("quiesce done: reply", IN(STOPPING, HANDOVER_WAIT_PEER, 1, .operator_op = 1),
+        F(PEER(ACTIVE, H, 2)), PEER_TAKE_DONE, PASSIVE, NONE, 1, 1, OK),
+    ROW("quiesce, peer failed: reply error, restart",
+        IN(STOPPING, HANDOVER_WAIT_PEER, 1, .operator_op = 1), F(PEER(FAULT, H, 2)),
+        PEER_TAKE_FAILED, STARTING, RESTART, 3, 0, START | ERR | ALERT),
+    ROW("quiesce mbb done: reply after the stop",
+        IN(STOPPING, HANDOVER_FINAL_STOP, 1, .operator_op = 1), F(MBB, PEER(ACTIVE, H, 2)),
+        SERVICES_STOPPED, PASSIVE, NONE, 1, 1, RELEASED | OK),
+
+    /* takeover */
+    ROW("takeover, peer active: ask it to release", IN(PASSIVE, NONE, 1, .handed_over = 1),
+        F(PEER(ACTIVE, H, 2)), TAKEOVER, PASSIVE, REQUEST_RELEASE, 1, 1, RELEASE),
+    ROW("takeover, peer unreachable: start", IN(PASSIVE, NONE, 1, .handed_over = 1), F(STANDBY),
+        TAKEOVER, STARTING, START, 2, 0, START),
+    ROW("takeover, both passive: start", IN(PASSIVE, NONE, 1), F(STANDBY, PEER(PASSIVE, H, 1)),
+        TAKEOVER, STARTING, START, 2, 0, START),
+    ROW("takeover when active: refused", IN(ACTIVE, NONE, 1), F(), TAKEOVER, ACTIVE, NONE, 1, 0,
+        ERR),
+    ROW("release asked of the active node: hand over", IN(ACTIVE, NONE, 2),
+        F(PEER(PASSIVE, H | B, 1)), PEER_RELEASE, STOPPING, HANDOVER_STOP, 2, 0, STOP),
+    ROW("release asked of a passive node: refuse", IN(PASSIVE, NONE, 2), F(PEER(PASSIVE, H | B, 1)),
+        PEER_RELEASE, PASSIVE, NONE, 2, 0, REFUSED),
+    ROW("release refused: reply error", IN(PASSIVE, REQUEST_RELEASE, 1, .operator_op = 1),
+        F(PEER(ACTIVE, H, 2)), PEER_RELEASE_REFUSED, PASSIVE, NONE, 1, 0, ERR),
+    ROW("released: the peer's take starts us", IN(PASSIVE, REQUEST_RELEASE, 1, .operator_op = 1),
+        F(PEER(STOPPING, H | B, 2)), PEER_TAKE, STARTING, START_FOR_PEER, 3, 0, START),
+    ROW("takeover bbm: done when started", IN(STARTING, START_FOR_PEER, 3, .operator_op = 1),
+        F(PEER(STOPPING, H | B, 2)), SERVICES_STARTED, ACTIVE, NONE, 3, 0, TAKE_DONE | OK),
+    ROW("takeover mbb: wait for the old node to stop",
+        IN(STARTING, START_FOR_PEER, 3, .operator_op = 1), F(MBB, PEER(ACTIVE, H | B, 2)),
+        SERVICES_STARTED, ACTIVE, AWAIT_RELEASED, 3, 0, TAKE_DONE),
+    ROW("takeover mbb: old node stopped: done", IN(ACTIVE, AWAIT_RELEASED, 3, .operator_op = 1),
+        F(MBB, PEER(PASSIVE, H | HO, 2)), PEER_RELEASED, ACTIVE, NONE, 3, 0, OK),
+
+    /* Two active nodes (after a partition heals) */
+    ROW("both active, peer has higher epoch: yield", IN(ACTIVE, NONE, 3), F(PEER(ACTIVE, H, 5)),
+        PEER_STATE, STOPPING, YIELD, 3, 0, STOP | ALERT),
+    ROW("both active, ours is higher: stay", IN(ACTIVE, NONE, 5), F(PEER(ACTIVE, H, 3)), PEER_STATE,
+        ACTIVE, NONE, 5, 0, 0),
+    ROW("both active, equal epochs, standby yields", IN(ACTIVE, NONE, 4),
+        F(STANDBY, PEER(ACTIVE, H | M, 4)), PEER_STATE, STOPPING, YIELD, 4, 0, STOP | ALERT),
+    ROW("both active, equal epochs, master stays", IN(ACTIVE, NONE, 4), F(PEER(DEGRADED, H, 4)),
+        PEER_STATE, ACTIVE, NONE, 4, 0, 0),
+    ROW("both active during a handover: no election", IN(ACTIVE, NONE, 3),
+        F(PEER(ACTIVE, H | B, 5)), PEER_STATE, ACTIVE, NONE, 3, 0, 0),
+    ROW("yielded: passive, handed over", IN(STOPPING, YIELD, 3), F(PEER(ACTIVE, H, 5)),
+        SERVICES_STOPPED, PASSIVE, NONE, 3, 1, 0),
+
+    /* Host health */
+    ROW("passive, host check fails: fault", IN(PASSIVE, NONE, 1), F(SICK), CHECKS_CHANGED, FAULT,
+        NONE, 1, 0, 0),
+    ROW("fault, host check passes: passive", IN(FAULT, NONE, 1), F(), CHECKS_CHANGED, PASSIVE, NONE,
+        1, 0, 0),
+};
+
+static void test_rows(void **state)
+{
+        unsigned failures = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+                const Row *r = &rows[i];
+                RoleOutput o = role_step(&r->in, &r->facts, r->event);
+
+                if (o.machine.state != r->state || o.machine.op != r->op ||
+                    o.machine.epoch != r->epoch || o.machine.handed_over != r->handed_over ||
+                    o.actions != r->actions) {
+                        print_error(
+                            "row %zu \"%s\": got %s/%s epoch %llu handed_over %d actions 0x%x, "
+                            "want %s/%s epoch %llu handed_over %d actions 0x%x (%s)\n",
+                            i, r->name, role_state_to_string(o.machine.state),
+                            role_op_to_string(o.machine.op), (unsigned long long)o.machine.epoch,
+                            o.machine.handed_over, o.actions, role_state_to_string(r->state),
+                            role_op_to_string(r->op), (unsigned long long)r->epoch, r->handed_over,
+                            r->actions, o.message ? o.message : "-");
+                        failures++;
+                }
+        }
+        assert_int_equal(failures, 0);
+}
+
+/* Every operator refusal and every alert carries a reason for the log and the reply. */
+static void test_messages(void **state)
+{
+        for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+                RoleOutput o = role_step(&rows[i].in, &rows[i].facts, rows[i].event);
+                if (o.actions & (ROLE_ACTION_REPLY_ERROR | ROLE_ACTION_ALERT |
+                                 ROLE_ACTION_START_SERVICES | ROLE_ACTION_STOP_SERVICES))
+                        assert_non_null(o.message);
+        }
+}
+
+/* Every state and event has a name, and names round-trip. */
+static void test_string_tables(void **state)
+{
+        for (int i = 0; i < _ROLE_STATE_MAX; i++)
+                assert_int_equal(role_state_from_string(role_state_to_string(i)), i);
+        for (int i = 0; i < _ROLE_EVENT_MAX; i++)
+                assert_int_equal(role_event_from_string(role_event_to_string(i)), i);
+        for (int i = 0; i < _ROLE_OP_MAX; i++)
+                assert_int_equal(role_op_from_string(role_op_to_string(i)), i);
+        assert_int_equal((int)role_state_from_string("primary"), -EINVAL);
+}
+
+/* The full break-before-make round trip through both machines, driven by each other's frames. */
+static void test_two_machines_handover(void **state)
+{
+        RoleMachine a = {.state = ROLE_ACTIVE, .epoch = 1, .saved_active = true, .peer_seen = true};
+        RoleMachine b = {.state = ROLE_PASSIVE, .peer_seen = true};
+        RoleFacts fa = {.home = HOME_ROLE_MASTER, .checks_failing = true, .peer_connected = true},
+                  fb = {
+                      .home = HOME_ROLE_STANDBY, .peer_connected = true, .name_sorts_first = false};
+        RoleOutput o;
+
+#define SYNC()                                                                                     \
+        do {                                                                                       \
+                fa.peer_state = b.state, fa.peer_flags = role_flags(&b, &fb),                      \
+                fa.peer_epoch = b.epoch;                                                           \
+                fb.peer_state = a.state, fb.peer_flags = role_flags(&a, &fa),                      \
+                fb.peer_epoch = a.epoch;                                                           \
+        } while (0)
+
+        SYNC();
+        o = role_step(&a, &fa, ROLE_EVENT_CHECKS_CHANGED), a = o.machine;
+        assert_true(o.actions & ROLE_ACTION_STOP_SERVICES);
+        SYNC();
+        o = role_step(&a, &fa, ROLE_EVENT_SERVICES_STOPPED), a = o.machine;
+        assert_true(o.actions & ROLE_ACTION_SEND_TAKE);
+        fa.checks_failing = false; /* scope-active checks are disabled once stopped */
+        SYNC();
+        o = role_step(&b, &fb, ROLE_EVENT_PEER_TAKE), b = o.machine;
+        assert_true(o.actions & ROLE_ACTION_START_SERVICES);
+        SYNC();
+        o = role_step(&b, &fb, ROLE_EVENT_SERVICES_STARTED), b = o.machine;
+        assert_true(o.actions & ROLE_ACTION_SEND_TAKE_DONE);
+        SYNC();
+        o = role_step(&a, &fa, ROLE_EVENT_PEER_TAKE_DONE), a = o.machine;
+        SYNC();
+        o = role_step(&a, &fa, ROLE_EVENT_PEER_STATE), a = o.machine;
+        o = role_step(&b, &fb, ROLE_EVENT_PEER_STATE), b = o.machine;
+        assert_int_equal(a.state, ROLE_PASSIVE);
+        assert_true(a.handed_over);
+        assert_int_equal(b.state, ROLE_ACTIVE);
+        assert_int_equal(b.epoch, 2);
+
+        /* The failed master restarts: it stays passive (handed over), the standby keeps serving. */
+        a.saved_active = false;
+        o = role_step(&a, &fa, ROLE_EVENT_BOOT), a = o.machine;
+        SYNC();
+        o = role_step(&a, &fa, ROLE_EVENT_PEER_STATE), a = o.machine;
+        o = role_step(&a, &fa, ROLE_EVENT_INIT_DEAD), a = o.machine;
+        assert_int_equal(a.state, ROLE_PASSIVE);
+        assert_int_equal(o.actions, 0);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_rows),
+            cmocka_unit_test(test_messages),
+            cmocka_unit_test(test_string_tables),
+            cmocka_unit_test(test_two_machines_handover),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
