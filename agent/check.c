@@ -269,9 +269,13 @@ malformed:
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
         Check *c = userdata;
+        int r;
 
-        /* At EOF the process is gone or going; its exit is handled in on_child(). */
-        if (check_receive(c) < 0)
+        /* Edge-triggered, so read until empty. At EOF the process is gone or going; its exit
+         * is handled in on_child(). */
+        while ((r = check_receive(c)) > 0)
+                ;
+        if (r < 0)
                 (void)sd_event_source_set_enabled(s, SD_EVENT_OFF);
         return 0;
 }
@@ -373,7 +377,10 @@ static int check_spawn_checker(Check *c)
                 return r;
         }
         (void)sd_event_source_set_child_process_own(c->child_source, true);
-        r = sd_event_add_io(c->event, &c->io_source, c->fd, EPOLLIN, on_io, c);
+        /* Edge-triggered: sd-event calls epoll_wait() once per event it dispatches, and level-
+         * triggered sockets waiting for their turn would be rescanned every time, which is
+         * quadratic when many checks answer at once. */
+        r = sd_event_add_io(c->event, &c->io_source, c->fd, EPOLLIN | EPOLLET, on_io, c);
         if (r < 0) {
                 check_close_checker(c);
                 return r;
@@ -508,4 +515,9 @@ const char *check_get_last_message(const Check *c)
 usec_t check_get_last_run(const Check *c)
 {
         return c->last_run;
+}
+
+void check_set_config(Check *c, const ConfigCheck *cfg)
+{
+        c->cfg = cfg;
 }

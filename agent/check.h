@@ -45,6 +45,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Check *, check_free);
 int check_set_enabled(Check *c, bool enabled);
 
 const ConfigCheck *check_get_config(const Check *c);
+/* After a reload that left this check's definition unchanged: the same values, new storage. */
+void check_set_config(Check *c, const ConfigCheck *cfg);
 CheckStatus check_get_status(const Check *c);
 unsigned check_get_consecutive_failures(const Check *c);
 /* enum vacataire_result of the last run, or -1 before the first one. */

@@ -29,12 +29,16 @@ struct Command {
         bool floating;
         unsigned n_floating_sources;
 
+        int hold_fd; /* our end of the socket pair a held child waits on, or -1 */
+
         bool exited;
         bool timed_out;
 };
 
 static void command_free_memory(Command *c)
 {
+        if (c->hold_fd >= 0)
+                (void)close(c->hold_fd);
         free(c->shell_command);
         free(c);
 }
@@ -141,8 +145,24 @@ static char **command_build_env(char *const *extra_env)
         return env;
 }
 
-/* Runs in the forked child: only async-signal-safe calls until execve. */
-static _Noreturn void command_exec_child(char *const argv[], char *const envp[], int max_fd)
+/* Blocks until the parent sends the go-ahead byte; end of file means the command was freed. */
+static void command_wait_release(int hold_read_fd, int hold_write_fd)
+{
+        ssize_t n;
+        char go;
+
+        (void)close(hold_write_fd);
+        do
+                n = read(hold_read_fd, &go, 1);
+        while (n < 0 && errno == EINTR);
+        if (n != 1)
+                _exit(127);
+}
+
+/* Runs in the forked child: only async-signal-safe calls until execve. hold_fds: the pipe of a
+ * held command (its end, ours), or {-1, -1}. */
+static _Noreturn void command_exec_child(char *const argv[], char *const envp[], int max_fd,
+                                         const int hold_fds[2])
 {
         struct sigaction sa = {.sa_handler = SIG_DFL};
         sigset_t none;
@@ -157,6 +177,10 @@ static _Noreturn void command_exec_child(char *const argv[], char *const envp[],
         /* Own session: a server the command starts outlives a daemon restart, and the whole
          * group can be killed on timeout. */
         (void)setsid();
+
+        /* Held after setsid(), so a timeout's group kill reaches a child still waiting. */
+        if (hold_fds[0] >= 0)
+                command_wait_release(hold_fds[0], hold_fds[1]);
 
         fd = open("/dev/null", O_RDONLY | O_NOCTTY);
         if (fd < 0)
@@ -220,14 +244,16 @@ static int command_add_sources(Command *c, sd_event *e, usec_t timeout)
         return 0;
 }
 
-int command_run(sd_event *e, const char *shell_command, char *const *extra_env, usec_t timeout,
-                CommandDone done, void *userdata, Command **ret)
+static int command_run_internal(sd_event *e, const char *shell_command, char *const *extra_env,
+                                usec_t timeout, CommandDone done, void *userdata, bool held,
+                                Command **ret)
 {
         _cleanup_free_ char **env = NULL;
+        int hold_fds[2] = {-1, -1};
         Command *c;
         int max_fd, r;
 
-        if (!e || !shell_command)
+        if (!e || !shell_command || (held && !ret))
                 return -EINVAL;
 
         c = calloc(1, sizeof(Command));
@@ -235,6 +261,7 @@ int command_run(sd_event *e, const char *shell_command, char *const *extra_env, 
                 return -ENOMEM;
         *c = (Command){
             .pid = -1,
+            .hold_fd = -1,
             .done = done,
             .userdata = userdata,
             .floating = !ret,
@@ -252,17 +279,28 @@ int command_run(sd_event *e, const char *shell_command, char *const *extra_env, 
                 return -ENOMEM;
         }
 
+        if (held && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, hold_fds) < 0) {
+                r = -errno;
+                command_free_memory(c);
+                return r;
+        }
+        c->hold_fd = hold_fds[1];
+
         char *const argv[] = {(char *)"/bin/sh", (char *)"-c", c->shell_command, NULL};
         max_fd = command_max_fd();
 
         c->pid = fork();
         if (c->pid < 0) {
                 r = -errno;
+                if (hold_fds[0] >= 0)
+                        (void)close(hold_fds[0]);
                 command_free_memory(c);
                 return r;
         }
         if (c->pid == 0)
-                command_exec_child(argv, env, max_fd);
+                command_exec_child(argv, env, max_fd, hold_fds);
+        if (hold_fds[0] >= 0)
+                (void)close(hold_fds[0]);
 
         r = command_add_sources(c, e, timeout);
         if (r < 0) {
@@ -278,6 +316,36 @@ int command_run(sd_event *e, const char *shell_command, char *const *extra_env, 
         if (ret)
                 *ret = c;
         return 0;
+}
+
+int command_run(sd_event *e, const char *shell_command, char *const *extra_env, usec_t timeout,
+                CommandDone done, void *userdata, Command **ret)
+{
+        return command_run_internal(e, shell_command, extra_env, timeout, done, userdata, false,
+                                    ret);
+}
+
+int command_run_held(sd_event *e, const char *shell_command, char *const *extra_env, usec_t timeout,
+                     CommandDone done, void *userdata, Command **ret)
+{
+        return command_run_internal(e, shell_command, extra_env, timeout, done, userdata, true,
+                                    ret);
+}
+
+void command_release(Command *c)
+{
+        const char go = 1;
+        ssize_t n;
+
+        if (!c || c->hold_fd < 0)
+                return;
+        /* An empty socket buffer takes the byte at once. If the child is already gone, the send
+         * fails with EPIPE, without a SIGPIPE, and its exit is reported as usual. */
+        do
+                n = send(c->hold_fd, &go, 1, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        (void)close(c->hold_fd);
+        c->hold_fd = -1;
 }
 
 Command *command_free(Command *c)

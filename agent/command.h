@@ -24,6 +24,14 @@ typedef void (*CommandDone)(Command *c, int status, void *userdata);
 int command_run(sd_event *e, const char *shell_command, char *const *extra_env, usec_t timeout,
                 CommandDone done, void *userdata, Command **ret);
 
+/* Like command_run (ret required), but the child stops just before it execs the command, in its
+ * own session already, until command_release(): time to move it into a transient scope unit
+ * (scope.h). The timeout counts from now. If the command is freed first, the child never execs. */
+int command_run_held(sd_event *e, const char *shell_command, char *const *extra_env, usec_t timeout,
+                     CommandDone done, void *userdata, Command **ret);
+/* Lets a held command exec; a no-op for one that is not (or no longer) held. */
+void command_release(Command *c);
+
 /* Kills the process group with SIGKILL and reaps the shell if it still runs; never calls done.
  * Only for commands started with ret. */
 Command *command_free(Command *c);

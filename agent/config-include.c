@@ -12,29 +12,53 @@ typedef struct IncludeFrame {
         const char *file; /* as shown in messages */
 } IncludeFrame;
 
-/* The name of an "@include" line as libconfig's scanner matches it: ^[ \t]*@include[ \t]+"name" */
-static bool parse_include_line(const char *line, size_t length, const char **ret, size_t *ret_len)
+/* An "@include" as libconfig 1.5's scanner reads it, so that the file checked here is the file
+ * it will open: at the start of a line, [ \t]*@include[ \t]+" opens a name that runs to the next
+ * unescaped quote, across lines if need be; \\ and \" are escapes, any other backslash is
+ * dropped, and each run of plain characters is cut at its first NUL (libconfig appends it with
+ * strlen). Returns 1 with the name in name and *ret_end just after the closing quote, 0 if the
+ * line is no @include, -EBADMSG if the name never ends, -ENAMETOOLONG. */
+static int parse_include(const char *line, const char *end, char *name, size_t size,
+                         const char **ret_end)
 {
-        const char *end = line + length, *name, *quote;
+        const char *at = line;
+        bool cut = false;
+        size_t n = 0;
 
-        while (line < end && (*line == ' ' || *line == '\t'))
-                line++;
-        if ((size_t)(end - line) < 8 || memcmp(line, "@include", 8) != 0)
-                return false;
-        line += 8;
-        if (line >= end || (*line != ' ' && *line != '\t'))
-                return false;
-        while (line < end && (*line == ' ' || *line == '\t'))
-                line++;
-        if (line >= end || *line != '"')
-                return false;
-        name = line + 1;
-        quote = memchr(name, '"', (size_t)(end - name));
-        if (!quote)
-                return false;
-        *ret = name;
-        *ret_len = (size_t)(quote - name);
-        return true;
+        while (at < end && (*at == ' ' || *at == '\t'))
+                at++;
+        if ((size_t)(end - at) < 8 || memcmp(at, "@include", 8) != 0)
+                return 0;
+        at += 8;
+        if (at >= end || (*at != ' ' && *at != '\t'))
+                return 0;
+        while (at < end && (*at == ' ' || *at == '\t'))
+                at++;
+        if (at >= end || *at != '"')
+                return 0;
+
+        for (at++; at < end; at++) {
+                char c = *at;
+
+                if (c == '"') {
+                        name[n] = 0;
+                        *ret_end = at + 1;
+                        return 1;
+                }
+                if (c == '\\') {
+                        cut = false; /* a backslash ends the run of plain characters */
+                        if (at + 1 >= end || (at[1] != '\\' && at[1] != '"'))
+                                continue;
+                        c = *++at;
+                } else if (c == 0 || cut) {
+                        cut = true;
+                        continue;
+                }
+                if (n + 1 >= size)
+                        return -ENAMETOOLONG;
+                name[n++] = c;
+        }
+        return -EBADMSG;
 }
 
 static void report_cycle(ConfigParser *p, const IncludeFrame *stack, size_t depth, size_t first,
@@ -61,28 +85,37 @@ static void scan_includes(ConfigParser *p, IncludeFrame *stack, size_t depth)
         _cleanup_free_ char *text = NULL;
         const char *file = stack[depth].file;
         size_t size;
-        int line = 0;
+        int line, next_line = 1;
 
         /* Unreadable files are left to libconfig, which reports them with its own words. */
         if (read_full_file(file, INCLUDE_FILE_MAX, &text, &size) < 0)
                 return;
 
-        for (const char *at = text; at < text + size;) {
-                const char *eol = memchr(at, '\n', (size_t)(text + size - at));
-                size_t length = eol ? (size_t)(eol - at) : (size_t)(text + size - at);
-                const char *name_start;
-                size_t name_len;
+        for (const char *at = text, *end = text + size; at < end;) {
+                const char *eol = memchr(at, '\n', (size_t)(end - at));
+                const char *start = at, *after;
                 char name[PATH_MAX], shown[PATH_MAX + 64];
                 const char *target;
                 struct stat st;
                 size_t seen;
-                const char *start = at;
+                int r;
 
-                line++;
-                at = eol ? eol + 1 : text + size;
-                if (!parse_include_line(start, length, &name_start, &name_len))
+                line = next_line++;
+                at = eol ? eol + 1 : end;
+                r = parse_include(start, end, name, sizeof(name), &after);
+                if (r == 0)
                         continue;
-                snprintf(name, sizeof(name), "%.*s", (int)name_len, name_start);
+                if (r < 0) {
+                        conf_add_error(p, file, line, "@include: %s",
+                                       r == -EBADMSG ? "the file name has no closing quote"
+                                                     : "the file name is too long");
+                        return;
+                }
+                /* The name may span lines: scanning resumes on the line after its end. */
+                for (const char *q = start; (q = memchr(q, '\n', (size_t)(after - q))); q++)
+                        next_line++;
+                eol = memchr(after, '\n', (size_t)(end - after));
+                at = eol ? eol + 1 : end;
 
                 /* libconfig 1.5 prefixes include_dir even to an absolute path. */
                 if (name[0] == '/') {

@@ -28,6 +28,7 @@ struct ControlRequest {
         sd_event_source *timer_source;
         char line[CONTROL_REQUEST_MAX + 1];
         size_t size;
+        char *command, *argument; /* parsed from line; the handler may use them until the reply */
         char *reply;
         size_t reply_size, reply_sent;
 };
@@ -70,6 +71,8 @@ static void request_free(ControlRequest *req)
                 req->next->prev = req->prev;
         else
                 s->requests_tail = req->prev;
+        free(req->command);
+        free(req->argument);
         free(req->reply);
         free(req);
 }
@@ -176,29 +179,53 @@ static bool line_is_printable(const char *s, size_t n)
         return true;
 }
 
+int control_parse_request(const char *buf, size_t len, char **ret_command, char **ret_argument)
+{
+        _cleanup_free_ char *command = NULL, *argument = NULL;
+        const char *space, *end;
+
+        if (!buf || !ret_command || !ret_argument)
+                return -EINVAL;
+        if (len > 0 && buf[len - 1] == '\r')
+                len--;
+        if (len == 0 || buf[0] == ' ' || !line_is_printable(buf, len))
+                return -EBADMSG;
+        end = buf + len;
+        space = memchr(buf, ' ', len);
+        command = strndup(buf, space ? (size_t)(space - buf) : len);
+        if (!command)
+                return -ENOMEM;
+        if (space) {
+                const char *arg = space + 1;
+                while (arg < end && *arg == ' ')
+                        arg++;
+                if (arg < end) {
+                        argument = strndup(arg, (size_t)(end - arg));
+                        if (!argument)
+                                return -ENOMEM;
+                }
+        }
+        *ret_command = TAKE_PTR(command);
+        *ret_argument = TAKE_PTR(argument);
+        return 0;
+}
+
 /* The line is complete in req->line[0..len); parses it and hands it to the handler. */
 static void request_dispatch(ControlRequest *req, size_t len)
 {
         ControlServer *s = req->server;
-        char *command = req->line, *argument = NULL, *space;
         int r;
 
-        if (len > 0 && req->line[len - 1] == '\r')
-                len--;
-        req->line[len] = 0;
-        if (len == 0 || req->line[0] == ' ' || !line_is_printable(req->line, len)) {
+        r = control_parse_request(req->line, len, &req->command, &req->argument);
+        if (r == -ENOMEM) {
+                log_oom();
+                request_free(req);
+                return;
+        }
+        if (r < 0) {
                 log_debug("Malformed control request, refusing.");
                 request_send(req, format_error("malformed request"));
                 return;
-        }
-        space = strchr(command, ' ');
-        if (space) {
-                *space = 0;
-                argument = space + 1;
-                while (*argument == ' ')
-                        argument++;
-                if (!*argument)
-                        argument = NULL;
         }
 
         /* From now on only a hang-up interests us (EPOLLHUP is reported even for no events): the
@@ -210,9 +237,10 @@ static void request_dispatch(ControlRequest *req, size_t len)
                 log_error_errno(r, "Failed to watch the control connection: %m");
                 request_close_fd(req);
         }
-        log_debug("Control request: %s%s%s", command, argument ? " " : "", argument ?: "");
+        log_debug("Control request: %s%s%s", req->command, req->argument ? " " : "",
+                  req->argument ?: "");
         /* The handler may reply, and so free req, before it returns. */
-        s->handler(s, req, command, argument, s->userdata);
+        s->handler(s, req, req->command, req->argument, s->userdata);
 }
 
 static void request_read(ControlRequest *req)

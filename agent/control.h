@@ -16,6 +16,12 @@
 typedef struct ControlServer ControlServer;
 typedef struct ControlRequest ControlRequest;
 
+/* Parses one request line, buf[0..len) without its newline (a trailing \r is dropped): the
+ * command is the text up to the first space, the argument what follows the spaces after it (NULL
+ * if nothing does). Returns 0 with both malloc'd, -EBADMSG if the line is empty, starts with a
+ * space or holds a byte outside printable ASCII, -ENOMEM. Pure: no I/O, no logging. */
+int control_parse_request(const char *buf, size_t len, char **ret_command, char **ret_argument);
+
 /* Called for each well-formed request. The handler must eventually call control_request_reply()
  * exactly once, now or later (quiesce waits for a handover). */
 typedef void (*ControlHandler)(ControlServer *s, ControlRequest *req, const char *command,

@@ -9,6 +9,7 @@
 static int max_level = LOG_INFO;
 static const char *log_ident = "vacataire";
 static enum { LOG_TARGET_CONSOLE, LOG_TARGET_PREFIXED, LOG_TARGET_JOURNAL } target;
+static bool timestamps; /* VACATAIRE_LOG_TIMESTAMPS: wall-clock prefix, for benchmarks and tests */
 
 /* JOURNAL_STREAM names the device:inode of the stream journald gave us; only if stderr is still
  * that stream (not redirected by a test or a shell) do we send native, structured entries. */
@@ -39,6 +40,7 @@ void log_setup(const char *ident)
                 target = LOG_TARGET_PREFIXED;
         if (e && streq(e, "debug"))
                 max_level = LOG_DEBUG;
+        timestamps = getenv("VACATAIRE_LOG_TIMESTAMPS") != NULL;
 }
 
 void log_set_max_level(int level)
@@ -87,10 +89,17 @@ int log_internal(int level, int error, const char *fields[], const char *format,
                 if (sd_journal_sendv(iov, (int)n) >= 0)
                         goto out;
         }
+        char stamp[40] = "";
+        if (timestamps) {
+                usec_t t = now_usec(CLOCK_REALTIME);
+                snprintf(stamp, sizeof(stamp), "[%llu.%06llu] ",
+                         (unsigned long long)(t / USEC_PER_SEC),
+                         (unsigned long long)(t % USEC_PER_SEC));
+        }
         if (target == LOG_TARGET_CONSOLE)
-                fprintf(stderr, "%s: %s\n", log_ident, msg);
+                fprintf(stderr, "%s%s: %s\n", stamp, log_ident, msg);
         else
-                fprintf(stderr, "<%d>%s\n", level, msg);
+                fprintf(stderr, "<%d>%s%s\n", level, stamp, msg);
 out:
         errno = saved_errno;
         return -error;

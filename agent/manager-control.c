@@ -31,6 +31,14 @@ static void write_check_json(JsonWriter *w, const Check *c)
         json_add_string(w, "status", check_status_to_string(check_get_status(c)));
         json_add_uint(w, "consecutive_failures", check_get_consecutive_failures(c));
         json_add_string(w, "last_message", check_get_last_message(c));
+        json_add_double(w, "interval", (double)cfg->interval / USEC_PER_SEC);
+        json_add_double(w, "timeout", (double)cfg->timeout / USEC_PER_SEC);
+        if (check_get_last_run(c) > 0)
+                json_add_int(w, "last_run_ms",
+                             (int64_t)((now_usec(CLOCK_MONOTONIC) - check_get_last_run(c)) /
+                                       USEC_PER_MSEC));
+        else
+                json_add_null(w, "last_run_ms");
         json_end_object(w);
 }
 
@@ -83,8 +91,9 @@ static void print_checks_table(Manager *m, FILE *f)
         for (size_t i = 0; i < m->n_checks; i++) {
                 const ConfigCheck *cfg = check_get_config(m->checks[i]);
                 const char *msg = check_get_last_message(m->checks[i]);
-                fprintf(f, "  %-16s %-10s %-7s %-9s %3u failures  %s\n", cfg->name, cfg->plugin,
-                        check_scope_to_string(cfg->scope),
+                fprintf(f, "  %-16s %-10s %-7s every %-6gs %-9s %3u failures  %s\n", cfg->name,
+                        cfg->plugin, check_scope_to_string(cfg->scope),
+                        (double)cfg->interval / USEC_PER_SEC,
                         check_status_to_string(check_get_status(m->checks[i])),
                         check_get_consecutive_failures(m->checks[i]), msg ? msg : "");
         }
@@ -188,8 +197,10 @@ void manager_handle_control(ControlServer *s, ControlRequest *req, const char *c
         else if (streq(command, "takeover"))
                 handle_operator(m, req, ROLE_EVENT_TAKEOVER);
         else if (streq(command, "reload")) {
-                r = raise(SIGHUP);
-                control_request_reply(req, r == 0, r == 0 ? "reload requested\n" : "reload failed");
+                _cleanup_free_ char *why = NULL;
+                r = manager_reload(m, &why);
+                control_request_reply(req, r >= 0, r >= 0 ? "configuration reloaded\n"
+                                                           : (why ? why : "reload failed"));
         } else
                 control_request_reply(req, false, "unknown command");
 }

@@ -145,6 +145,19 @@ static void services_probed(ServiceSet *s, int result, const char *message, void
         manager_dispatch(m, result == -ESRCH ? ROLE_EVENT_PROBE_STOPPED : ROLE_EVENT_PROBE_RUNNING);
 }
 
+static void services_probed_passive(ServiceSet *s, int result, const char *message, void *userdata)
+{
+        Manager *m = userdata;
+
+        /* Not stopped by us: they may be the only thing serving if saved state was lost. The
+         * operator decides; we say so loudly. */
+        if (result != -ESRCH && !role_state_is_serving(m->machine.state) &&
+            m->machine.state != ROLE_STARTING)
+                log_warning("Services are running on this passive node (%s): stop them, or run "
+                            "'vacataire-ctl takeover' to make this node serve",
+                            message ? message : "all running");
+}
+
 static usec_t manager_handover_timeout(const Manager *m)
 {
         usec_t t = m->config->dead_time + 10 * USEC_PER_SEC;
@@ -286,6 +299,9 @@ static void on_peer_frame(Peer *p, const Frame *f, void *userdata)
 {
         Manager *m = userdata;
         bool answers = f->request_id != 0 && f->request_id == m->outstanding_request;
+        /* StatusText shows the peer's state too, which changes without a change of ours. */
+        bool peer_view_changed = !m->peer_known || (f->state < _ROLE_STATE_MAX &&
+                                                    m->peer_state != (RoleState)f->state);
 
         if (f->state < _ROLE_STATE_MAX)
                 m->peer_state = (RoleState)f->state;
@@ -331,6 +347,8 @@ static void on_peer_frame(Peer *p, const Frame *f, void *userdata)
         default:
                 break;
         }
+        if (peer_view_changed)
+                manager_notify_status(m);
 }
 
 static void on_peer_lost(Peer *p, void *userdata)
@@ -339,10 +357,11 @@ static void on_peer_lost(Peer *p, void *userdata)
 
         m->peer_known = false;
         manager_dispatch(m, ROLE_EVENT_PEER_LOST);
+        manager_notify_status(m);
 }
 
-static void on_check_verdict(Check *c, CheckStatus old_status, CheckStatus new_status,
-                             void *userdata)
+void manager_check_verdict(Check *c, CheckStatus old_status, CheckStatus new_status,
+                           void *userdata)
 {
         manager_dispatch(userdata, ROLE_EVENT_CHECKS_CHANGED);
 }
@@ -382,9 +401,24 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
 
 static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
-        log_warning("SIGHUP: configuration reload is not supported yet by this build; "
-                    "restart the agent to apply a new configuration");
+        (void)manager_reload(userdata, NULL);
         return 0;
+}
+
+void manager_sync(Manager *m)
+{
+        manager_update_checks(m);
+        manager_update_peer_view(m);
+        manager_notify_status(m);
+        /* A removed or changed check may have been the failing one. */
+        manager_dispatch(m, ROLE_EVENT_CHECKS_CHANGED);
+}
+
+static const char *manager_health_state(void *userdata)
+{
+        Manager *m = userdata;
+
+        return role_state_to_string(m->machine.state);
 }
 
 int manager_new(Config *config, Manager **ret)
@@ -410,6 +444,7 @@ Manager *manager_free(Manager *m)
         if (m->operator_request)
                 control_request_reply(m->operator_request, false, "agent shutting down");
         control_server_free(m->control);
+        health_server_free(m->health);
         for (size_t i = 0; i < m->n_checks; i++)
                 check_free(m->checks[i]);
         free(m->checks);
@@ -504,7 +539,7 @@ int manager_start(Manager *m)
         if (!m->checks)
                 return log_oom();
         for (size_t i = 0; i < m->config->n_checks; i++) {
-                r = check_new(m->event, &m->config->checks[i], m->checker_path, on_check_verdict, m,
+                r = check_new(m->event, &m->config->checks[i], m->checker_path, manager_check_verdict, m,
                               &m->checks[i]);
                 if (r < 0)
                         return log_error_errno(r, "Failed to start check %s: %m",
@@ -517,6 +552,10 @@ int manager_start(Manager *m)
         if (r < 0)
                 return log_error_errno(r, "Failed to open the control socket %s: %m",
                                        m->config->control_socket);
+
+        r = health_server_new(m->event, m->config, manager_health_state, m, &m->health);
+        if (r < 0)
+                return r;
 
         r = sd_event_add_time_relative(m->event, &m->init_dead_timer, CLOCK_MONOTONIC,
                                        m->config->init_dead, 0, on_init_dead, m);
@@ -536,6 +575,8 @@ int manager_start(Manager *m)
                 return r;
 
         manager_dispatch(m, ROLE_EVENT_BOOT);
+        if (m->machine.op != ROLE_OP_BOOT_PROBE)
+                (void)service_set_probe(m->services, services_probed_passive, m);
         manager_update_checks(m);
         manager_update_peer_view(m);
 

@@ -6,6 +6,7 @@
 #include "check.h"
 #include "config.h"
 #include "control.h"
+#include "health.h"
 #include "key.h"
 #include "peer.h"
 #include "role.h"
@@ -26,6 +27,7 @@ typedef struct Manager {
         Check **checks;
         size_t n_checks;
         ControlServer *control;
+        HealthServer *health; /* the load balancer's view: agent-check and HTTP */
         ControlRequest *operator_request; /* quiesce/takeover waiting for its handover */
 
         RoleMachine machine;
@@ -68,6 +70,13 @@ int manager_run(Manager *m);
 /* Feeds one event to the role machine and carries out what it says. */
 void manager_dispatch(Manager *m, RoleEvent event);
 RoleFacts manager_facts(const Manager *m);
+
+void manager_check_verdict(Check *c, CheckStatus old_status, CheckStatus new_status, void *userdata);
+/* After a configuration change: checks enabled per role, peer view, status, verdicts. */
+void manager_sync(Manager *m);
+
+/* manager-reload.c: 0, or -EINVAL with *ret_message (if not NULL) saying why nothing changed. */
+int manager_reload(Manager *m, char **ret_message);
 
 /* manager-control.c */
 void manager_handle_control(ControlServer *s, ControlRequest *req, const char *command,

@@ -547,6 +547,11 @@ Peer *peer_free(Peer *p)
         return NULL;
 }
 
+void peer_set_config(Peer *p, const Config *c)
+{
+        p->config = c;
+}
+
 void peer_set_local(Peer *p, uint8_t state, uint8_t flags, uint64_t epoch)
 {
         p->local_state = state;

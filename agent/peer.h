@@ -26,6 +26,8 @@ int peer_new(sd_event *e, const Config *c, const Key *key, const PeerCallbacks *
 Peer *peer_free(Peer *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Peer *, peer_free);
 
+/* A reloaded configuration (same node, peer and addresses; timers may differ). */
+void peer_set_config(Peer *p, const Config *c);
 /* What every frame we send says about us. */
 void peer_set_local(Peer *p, uint8_t state, uint8_t flags, uint64_t epoch);
 /* Sends a frame on the authenticated connection; -ENOTCONN if there is none. */

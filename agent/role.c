@@ -73,6 +73,8 @@ uint8_t role_flags(const RoleMachine *m, const RoleFacts *f)
                 flags |= ROLE_FLAG_BUSY;
         if (m->handed_over)
                 flags |= ROLE_FLAG_HANDED_OVER;
+        if (m->failed_over)
+                flags |= ROLE_FLAG_FAILED_OVER;
         return flags;
 }
 
@@ -99,10 +101,11 @@ static bool peer_idle_passive(const RoleFacts *f)
 /* Automatic failover only goes to a peer that is passive, healthy and has not just failed. */
 static bool peer_can_take_over(const RoleFacts *f)
 {
-        /* A peer that handed over (its own check failed) is not sent the services back without an
-         * operator: that would flap between two broken nodes. */
+        /* A peer that handed over because its own check failed is not sent the services back
+         * without an operator: that would flap between two broken nodes. A peer that handed
+         * over on request (quiesce) is a fine target. */
         return peer_idle_passive(f) && f->peer_state == ROLE_PASSIVE &&
-               (f->peer_flags & ROLE_FLAG_HEALTHY) && !(f->peer_flags & ROLE_FLAG_HANDED_OVER);
+               (f->peer_flags & ROLE_FLAG_HEALTHY) && !(f->peer_flags & ROLE_FLAG_FAILED_OVER);
 }
 
 static RoleState idle_state(const RoleMachine *m, const RoleFacts *f)
@@ -125,14 +128,16 @@ static void begin_start(RoleOutput *o, const RoleFacts *f, RoleOp op, const char
          * the node that took over last wins the election. */
         m->epoch = (m->epoch > f->peer_epoch ? m->epoch : f->peer_epoch) + 1;
         m->handed_over = false;
+        m->failed_over = false;
         o->actions |= ROLE_ACTION_START_SERVICES;
         o->message = why;
 }
 
-static void begin_handover(RoleOutput *o, const RoleFacts *f, const char *why)
+static void begin_handover(RoleOutput *o, const RoleFacts *f, bool planned, const char *why)
 {
         RoleMachine *m = &o->machine;
 
+        m->handover_planned = planned;
         if (f->handover == HANDOVER_BREAK_BEFORE_MAKE) {
                 m->state = ROLE_STOPPING;
                 m->op = ROLE_OP_HANDOVER_STOP;
@@ -191,7 +196,7 @@ static void settle(RoleOutput *o, const RoleFacts *f)
                         return;
                 }
                 if (f->checks_failing && peer_can_take_over(f)) {
-                        begin_handover(o, f, "check failing: handing over to the peer");
+                        begin_handover(o, f, false, "check failing: handing over to the peer");
                         return;
                 }
                 if (f->checks_failing && m->state == ROLE_ACTIVE) {
@@ -277,7 +282,7 @@ static void on_quiesce(RoleOutput *o, const RoleFacts *f)
         if (!peer_idle_passive(f))
                 return refuse(o, "peer is not passive");
         m->operator_op = true;
-        begin_handover(o, f, "quiesce: handing over to the peer");
+        begin_handover(o, f, true, "quiesce: handing over to the peer");
 }
 
 static void on_takeover(RoleOutput *o, const RoleFacts *f)
@@ -338,6 +343,7 @@ static void on_take_answer(RoleOutput *o, const RoleFacts *f, bool done, const c
                 return;
         if (done && m->state == ROLE_STOPPING) {
                 m->handed_over = true;
+                m->failed_over = !m->handover_planned;
                 m->saved_active = false;
                 become_idle(o, f);
                 finish_operator(o, true, "handover complete: the peer serves");
@@ -402,6 +408,7 @@ static void on_stopped(RoleOutput *o, const RoleFacts *f)
                 break;
         case ROLE_OP_HANDOVER_FINAL_STOP:
                 m->handed_over = true;
+                m->failed_over = !m->handover_planned;
                 m->saved_active = false;
                 become_idle(o, f);
                 o->actions |= ROLE_ACTION_SEND_RELEASED;
@@ -489,7 +496,7 @@ RoleOutput role_step(const RoleMachine *in, const RoleFacts *f, RoleEvent event)
                 break;
         case ROLE_EVENT_PEER_RELEASE:
                 if (role_state_is_serving(m->state) && m->op == ROLE_OP_NONE)
-                        begin_handover(&o, f, "the peer asks for the services: handing over");
+                        begin_handover(&o, f, true, "the peer asks for the services: handing over");
                 else {
                         o.actions |= ROLE_ACTION_SEND_RELEASE_REFUSED;
                         o.message = role_state_is_serving(m->state) ? "busy" : "not active";

@@ -71,6 +71,7 @@ enum {
         ROLE_FLAG_HOME_MASTER = 1 << 2, /* node.role = "master" */
         ROLE_FLAG_BUSY = 1 << 3,        /* an operation is in flight (no election meanwhile) */
         ROLE_FLAG_HANDED_OVER = 1 << 4,
+        ROLE_FLAG_FAILED_OVER = 1 << 5, /* handed over because its own check failed */
 };
 
 /* Everything the machine remembers. Persisted part: serving (state active/degraded), epoch,
@@ -80,6 +81,8 @@ typedef struct RoleMachine {
         RoleOp op;
         uint64_t epoch;
         bool handed_over;   /* gave the services away: no automatic start until quiesce/takeover */
+        bool failed_over;   /* ... because a check failed here: not an automatic target either */
+        bool handover_planned; /* the handover in flight was asked for (quiesce, peer's takeover) */
         bool saved_active;  /* saved state said we were serving when the daemon last ran */
         bool peer_seen;     /* heard from the peer since start (wait_for_all) */
         bool start_failed;  /* our last start failed: not a handover target until it succeeds */

@@ -5,9 +5,13 @@
 
 #include "command.h"
 #include "log.h"
+#include "scope.h"
+#include "service-unit.h"
 
 /* Pause between a failed start attempt and the next one. */
 #define SERVICE_RETRY_PAUSE (200 * USEC_PER_MSEC)
+/* Longest wait for systemd to put a start command into its scope (fail open after). */
+#define SERVICE_SCOPE_TIMEOUT_MAX (5 * USEC_PER_SEC)
 
 static const char *const service_state_table[_SERVICE_STATE_MAX] = {
     [SERVICE_STOPPED] = "stopped",   [SERVICE_STARTING] = "starting", [SERVICE_RUNNING] = "running",
@@ -18,7 +22,7 @@ DEFINE_STRING_TABLE_LOOKUP(service_state, ServiceState);
 
 typedef struct Service {
         char *name;
-        char *unit; /* systemd back end: not supported yet */
+        char *unit; /* systemd back end; else the commands below */
         char *start_command;
         char *stop_command;
         char *status_command;
@@ -39,11 +43,16 @@ struct ServiceSet {
         sd_event *event;
         Service *services;
         size_t n_services;
+        SystemdBus systemd_bus;
+        UnitManager *units; /* connected on first need: unit services, and scopes */
+        bool scopes_unavailable_logged;
 
         ServiceOperation operation;
         size_t current;   /* the service being worked on; during stops, one past it */
         unsigned attempt; /* start attempts made on current */
         Command *command;
+        UnitJob *unit_job;
+        UnitJob *scope_job; /* moving current's start command into its scope */
         sd_event_source *retry_source;
         sd_event_source *finish_source; /* done runs from the loop, never inside an API call */
 
@@ -93,6 +102,7 @@ int service_set_new(sd_event *e, const Config *cfg, ServiceSet **ret)
         if (!s)
                 return -ENOMEM;
         s->event = sd_event_ref(e);
+        s->systemd_bus = cfg->systemd_bus;
 
         /* A copy, so a configuration reload cannot pull strings out from under a running
          * operation. */
@@ -132,6 +142,7 @@ ServiceSet *service_set_free(ServiceSet *s)
         for (size_t i = 0; i < s->n_services; i++)
                 service_done(&s->services[i]);
         free(s->services);
+        unit_manager_free(s->units);
         sd_event_unref(s->event);
         free(s);
         return NULL;
@@ -157,6 +168,8 @@ static void service_set_state_internal(Service *svc, ServiceState state, int lev
 static void service_set_reset_operation(ServiceSet *s)
 {
         s->command = command_free(s->command);
+        s->unit_job = unit_job_free(s->unit_job);
+        s->scope_job = unit_job_free(s->scope_job);
         s->retry_source = sd_event_source_disable_unref(s->retry_source);
         s->finish_source = sd_event_source_disable_unref(s->finish_source);
         s->message = free_string(s->message);
@@ -225,26 +238,193 @@ static void service_set_finish(ServiceSet *s)
         }
 }
 
-static const char *service_describe_status(const Service *svc, int status, char *buf, size_t size)
+/* Back ends. One action (start, stop, status) on the current service, by command or by unit; its
+ * outcome comes back to service_set_action_done(): 0 (for status: running), -ESRCH (status:
+ * not running), -ETIME (timed out), or another -errno, with a reason. */
+
+typedef enum ServiceAction {
+        SERVICE_ACTION_START,
+        SERVICE_ACTION_STOP,
+        SERVICE_ACTION_STATUS
+} ServiceAction;
+
+static void service_set_action_done(ServiceSet *s, int result, const char *reason);
+
+static int service_set_connect(ServiceSet *s, char **ret_message)
 {
-        if (status == -ETIME)
-                snprintf(buf, size, "timed out after %g s, process group killed",
-                         (double)svc->timeout / (double)USEC_PER_SEC);
-        else
-                command_status_to_string(status, buf, size);
-        return buf;
+        int r;
+
+        *ret_message = NULL;
+        if (!s->units) {
+                r = unit_manager_new(s->event, s->systemd_bus, &s->units);
+                if (r < 0)
+                        return r;
+        }
+        return unit_manager_connect(s->units, ret_message);
 }
 
-static int service_set_run(ServiceSet *s, Service *svc, const char *action,
-                           const char *shell_command, CommandDone done)
+static void service_set_on_command_done(Command *c, int status, void *userdata)
 {
+        ServiceSet *s = userdata;
+        Service *svc = &s->services[s->current];
+        char reason[128];
+
+        s->command = command_free(c);
+        s->scope_job = unit_job_free(s->scope_job);
+        if (status == -ETIME)
+                snprintf(reason, sizeof(reason), "timed out after %g s, process group killed",
+                         (double)svc->timeout / (double)USEC_PER_SEC);
+        else
+                command_status_to_string(status, reason, sizeof(reason));
+        service_set_action_done(s, status == 0 ? 0 : status == -ETIME ? -ETIME : -EIO, reason);
+}
+
+static void service_set_on_scope_ready(UnitJob *j, int result, const char *message, void *userdata)
+{
+        ServiceSet *s = userdata;
+        Service *svc = &s->services[s->current];
+
+        if (result < 0)
+                log_warning("%s: running the start command outside a scope: %s", svc->name,
+                            message);
+        else
+                log_debug("%s: start command moved into %s", svc->name, unit_job_get_unit(j));
+        s->scope_job = unit_job_free(j);
+        command_release(s->command);
+}
+
+/* Whether start commands go into scopes now: under systemd and with its bus answering. */
+static bool service_set_use_scopes(ServiceSet *s)
+{
+        _cleanup_free_ char *message = NULL;
+
+        if (!scope_wanted())
+                return false;
+        if (service_set_connect(s, &message) >= 0)
+                return true;
+        if (!s->scopes_unavailable_logged) {
+                log_warning("Running start commands without scopes: %s",
+                            message ?: "cannot reach systemd");
+                s->scopes_unavailable_logged = true;
+        }
+        return false;
+}
+
+static int service_set_run_command(ServiceSet *s, Service *svc, ServiceAction action,
+                                   const char *shell_command)
+{
+        static const char *const names[] = {"start", "stop", "status"};
         _cleanup_free_ char *env_service = strdup_printf("VACATAIRE_SERVICE=%s", svc->name);
-        _cleanup_free_ char *env_action = strdup_printf("VACATAIRE_ACTION=%s", action);
+        _cleanup_free_ char *env_action = strdup_printf("VACATAIRE_ACTION=%s", names[action]);
+        usec_t scope_timeout;
+        int r;
 
         if (!env_service || !env_action)
                 return -ENOMEM;
         char *const env[] = {env_service, env_action, NULL};
-        return command_run(s->event, shell_command, env, svc->timeout, done, s, &s->command);
+
+        if (action != SERVICE_ACTION_START || !service_set_use_scopes(s))
+                return command_run(s->event, shell_command, env, svc->timeout,
+                                   service_set_on_command_done, s, &s->command);
+
+        r = command_run_held(s->event, shell_command, env, svc->timeout,
+                             service_set_on_command_done, s, &s->command);
+        if (r < 0)
+                return r;
+        scope_timeout = svc->timeout / 2;
+        if (scope_timeout == 0 || scope_timeout > SERVICE_SCOPE_TIMEOUT_MAX)
+                scope_timeout = SERVICE_SCOPE_TIMEOUT_MAX;
+        r = scope_start(s->units, svc->name, command_get_pid(s->command), scope_timeout,
+                        service_set_on_scope_ready, s, &s->scope_job);
+        if (r < 0) {
+                log_warning_errno(r, "%s: running the start command outside a scope: %m",
+                                  svc->name);
+                command_release(s->command);
+        }
+        return 0;
+}
+
+static void service_set_on_unit_done(UnitJob *j, int result, const char *message, void *userdata)
+{
+        ServiceSet *s = userdata;
+
+        s->unit_job = unit_job_free(j);
+        service_set_action_done(s, result, message);
+}
+
+static void service_set_on_unit_state(UnitJob *j, int result, const char *state_or_message,
+                                      void *userdata)
+{
+        ServiceSet *s = userdata;
+
+        s->unit_job = unit_job_free(j);
+        if (result < 0)
+                service_set_action_done(s, result, state_or_message);
+        else
+                service_set_action_done(s,
+                                        unit_active_state_is_running(state_or_message) ? 0 : -ESRCH,
+                                        state_or_message);
+}
+
+static int service_set_run_unit(ServiceSet *s, Service *svc, ServiceAction action,
+                                char **ret_message)
+{
+        int r;
+
+        r = service_set_connect(s, ret_message);
+        if (r < 0)
+                return r;
+        switch (action) {
+        case SERVICE_ACTION_START:
+                return unit_manager_start_unit(s->units, svc->unit, svc->timeout,
+                                               service_set_on_unit_done, s, &s->unit_job);
+        case SERVICE_ACTION_STOP:
+                return unit_manager_stop_unit(s->units, svc->unit, svc->timeout,
+                                              service_set_on_unit_done, s, &s->unit_job);
+        default:
+                return unit_manager_get_active_state(s->units, svc->unit, svc->timeout,
+                                                     service_set_on_unit_state, s, &s->unit_job);
+        }
+}
+
+/* Starts action on the current service. On failure nothing runs and *ret_reason (free it) says
+ * why. */
+static int service_set_act(ServiceSet *s, ServiceAction action, char **ret_reason)
+{
+        Service *svc = &s->services[s->current];
+        const char *command;
+        int r;
+
+        *ret_reason = NULL;
+        if (svc->unit) {
+                r = service_set_run_unit(s, svc, action, ret_reason);
+                if (r < 0 && !*ret_reason)
+                        *ret_reason = strdup_printf("cannot talk to systemd: %s", strerror(-r));
+                return r;
+        }
+
+        command = action == SERVICE_ACTION_START  ? svc->start_command
+                  : action == SERVICE_ACTION_STOP ? svc->stop_command
+                                                  : svc->status_command;
+        r = command ? service_set_run_command(s, svc, action, command) : -EINVAL;
+        if (r < 0)
+                *ret_reason = command ? strdup_printf("cannot run the command: %s", strerror(-r))
+                                      : strdup("no command");
+        return r;
+}
+
+/* "start failed: exit status 1" for commands; the unit layer's own words ("start job failed
+ * (result: failed)"), naming the unit when the service has another name, for units. */
+static const char *service_failure_detail(const Service *svc, const char *verb, const char *reason,
+                                          char *buf, size_t size)
+{
+        if (!svc->unit)
+                snprintf(buf, size, "%s failed: %s", verb, reason);
+        else if (streq(svc->name, svc->unit))
+                snprintf(buf, size, "%s", reason);
+        else
+                snprintf(buf, size, "%s: %s", svc->unit, reason);
+        return buf;
 }
 
 /* Start, and the rollback after a failed one. */
@@ -262,22 +442,7 @@ static void service_set_start_failed(ServiceSet *s, int error, const char *detai
         service_set_rollback_next(s);
 }
 
-static void service_set_on_start_done(Command *c, int status, void *userdata);
-
-static void service_set_start_attempt(ServiceSet *s)
-{
-        Service *svc = &s->services[s->current];
-        char detail[256];
-        int r;
-
-        s->attempt++;
-        r = service_set_run(s, svc, "start", svc->start_command, service_set_on_start_done);
-        if (r < 0) {
-                snprintf(detail, sizeof(detail), "start failed: cannot run the command: %s",
-                         strerror(-r));
-                service_set_start_failed(s, r, detail);
-        }
-}
+static void service_set_start_attempt(ServiceSet *s);
 
 static int service_set_on_retry(sd_event_source *source, uint64_t usec, void *userdata)
 {
@@ -288,22 +453,19 @@ static int service_set_on_retry(sd_event_source *source, uint64_t usec, void *us
         return 0;
 }
 
-static void service_set_on_start_done(Command *c, int status, void *userdata)
+static void service_set_start_attempt_done(ServiceSet *s, int result, const char *reason)
 {
-        ServiceSet *s = userdata;
         Service *svc = &s->services[s->current];
-        char reason[128], detail[256], field[256];
+        char detail[384], failure[320], field[256];
         int r;
 
-        s->command = command_free(c);
-        if (status == 0) {
+        if (result == 0) {
                 service_set_state_internal(svc, SERVICE_RUNNING, LOG_INFO, NULL);
                 s->current++;
                 service_set_start_next(s);
                 return;
         }
 
-        service_describe_status(svc, status, reason, sizeof(reason));
         if (s->attempt <= svc->start_retries) {
                 r = sd_event_add_time_relative(s->event, &s->retry_source, CLOCK_MONOTONIC,
                                                SERVICE_RETRY_PAUSE, 0, service_set_on_retry, s);
@@ -315,9 +477,31 @@ static void service_set_on_start_done(Command *c, int status, void *userdata)
                         return;
                 }
         }
-        snprintf(detail, sizeof(detail), "start failed: %s (after %u attempt%s)", reason,
+        service_failure_detail(svc, "start", reason, failure, sizeof(failure));
+        snprintf(detail, sizeof(detail),
+                 svc->unit ? "%s, after %u attempt%s" : "%s (after %u attempt%s)", failure,
                  s->attempt, s->attempt == 1 ? "" : "s");
         service_set_start_failed(s, -EIO, detail);
+}
+
+static void service_set_start_attempt(ServiceSet *s)
+{
+        _cleanup_free_ char *reason = NULL;
+        Service *svc = &s->services[s->current];
+        char detail[384];
+        int r;
+
+        s->attempt++;
+        r = service_set_act(s, SERVICE_ACTION_START, &reason);
+        if (r >= 0)
+                return;
+        /* systemd may be back by the next attempt; a command that cannot even run will not. */
+        if (svc->unit) {
+                service_set_start_attempt_done(s, r, reason ?: "cannot talk to systemd");
+                return;
+        }
+        snprintf(detail, sizeof(detail), "start failed: %s", reason ?: "cannot run the command");
+        service_set_start_failed(s, r, detail);
 }
 
 static void service_set_start_next(ServiceSet *s)
@@ -331,7 +515,7 @@ static void service_set_start_next(ServiceSet *s)
 
         svc = &s->services[s->current];
         s->attempt = 0;
-        if (!svc->start_command) {
+        if (!svc->unit && !svc->start_command) {
                 service_set_start_failed(s, -EINVAL, "start failed: no start command");
                 return;
         }
@@ -346,34 +530,21 @@ int service_set_start(ServiceSet *s, ServiceSetDone done, void *userdata)
         r = service_set_begin(s, SERVICE_OPERATION_START, done, userdata);
         if (r < 0)
                 return r;
-
-        /* Refused before anything starts, so there is nothing to roll back. */
-        for (size_t i = 0; i < s->n_services; i++)
-                if (s->services[i].unit) {
-                        service_set_fail(s, -EOPNOTSUPP, "%s: unit services are not supported yet",
-                                         s->services[i].name);
-                        service_set_finish(s);
-                        return 0;
-                }
-
         s->current = 0;
         service_set_start_next(s);
         return 0;
 }
 
-static void service_set_on_rollback_done(Command *c, int status, void *userdata)
+static void service_set_rollback_done(ServiceSet *s, int result, const char *reason)
 {
-        ServiceSet *s = userdata;
         Service *svc = &s->services[s->current];
-        char reason[128], detail[256];
+        char detail[384];
 
-        s->command = command_free(c);
-        if (status == 0) {
+        if (result == 0) {
                 service_set_state_internal(svc, SERVICE_STOPPED, LOG_INFO, NULL);
                 s->n_rolled_back++;
         } else {
-                snprintf(detail, sizeof(detail), "stop failed: %s",
-                         service_describe_status(svc, status, reason, sizeof(reason)));
+                service_failure_detail(svc, "stop", reason, detail, sizeof(detail));
                 service_set_state_internal(svc, SERVICE_FAILED, LOG_ERR, detail);
                 if (!s->rollback_failure)
                         s->rollback_failure = strdup_printf("%s: %s", svc->name, detail);
@@ -387,18 +558,19 @@ static void service_set_rollback_next(ServiceSet *s)
         int r;
 
         while (s->current > 0) {
+                _cleanup_free_ char *reason = NULL;
                 Service *svc = &s->services[--s->current];
 
                 if (svc->state != SERVICE_RUNNING)
                         continue;
-                if (svc->stop_command) {
+                if (svc->unit || svc->stop_command) {
                         service_set_state_internal(svc, SERVICE_STOPPING, LOG_INFO, NULL);
-                        r = service_set_run(s, svc, "stop", svc->stop_command,
-                                            service_set_on_rollback_done);
+                        r = service_set_act(s, SERVICE_ACTION_STOP, &reason);
                         if (r >= 0)
                                 return;
-                        service_set_state_internal(svc, SERVICE_FAILED, LOG_ERR,
-                                                   "stop failed: cannot run the command");
+                        service_set_state_internal(
+                            svc, SERVICE_FAILED, LOG_ERR,
+                            svc->unit && reason ? reason : "stop failed: cannot run the command");
                 }
                 if (!s->rollback_failure)
                         s->rollback_failure = strdup_printf("%s: not stopped", svc->name);
@@ -420,18 +592,15 @@ static void service_set_rollback_next(ServiceSet *s)
 
 static void service_set_stop_next(ServiceSet *s);
 
-static void service_set_on_stop_done(Command *c, int status, void *userdata)
+static void service_set_stop_done(ServiceSet *s, int result, const char *reason)
 {
-        ServiceSet *s = userdata;
         Service *svc = &s->services[s->current];
-        char reason[128], detail[256];
+        char detail[384];
 
-        s->command = command_free(c);
-        if (status == 0)
+        if (result == 0)
                 service_set_state_internal(svc, SERVICE_STOPPED, LOG_INFO, NULL);
         else {
-                snprintf(detail, sizeof(detail), "stop failed: %s",
-                         service_describe_status(svc, status, reason, sizeof(reason)));
+                service_failure_detail(svc, "stop", reason, detail, sizeof(detail));
                 service_set_state_internal(svc, SERVICE_FAILED, LOG_ERR, detail);
                 service_set_fail(s, -EIO, "%s: %s", svc->name, detail);
         }
@@ -443,25 +612,21 @@ static void service_set_stop_next(ServiceSet *s)
         int r;
 
         while (s->current > 0) {
+                _cleanup_free_ char *reason = NULL;
                 Service *svc = &s->services[--s->current];
 
-                if (svc->unit) {
-                        service_set_fail(s, -EOPNOTSUPP, "%s: unit services are not supported yet",
-                                         svc->name);
-                        continue;
-                }
-                if (!svc->stop_command) {
+                if (!svc->unit && !svc->stop_command) {
                         service_set_fail(s, -EINVAL, "%s: stop failed: no stop command", svc->name);
                         continue;
                 }
                 service_set_state_internal(svc, SERVICE_STOPPING, LOG_INFO, NULL);
-                r = service_set_run(s, svc, "stop", svc->stop_command, service_set_on_stop_done);
+                r = service_set_act(s, SERVICE_ACTION_STOP, &reason);
                 if (r >= 0)
                         return;
-                service_set_state_internal(svc, SERVICE_FAILED, LOG_ERR,
-                                           "stop failed: cannot run the command");
-                service_set_fail(s, r, "%s: stop failed: cannot run the command: %s", svc->name,
-                                 strerror(-r));
+                service_set_state_internal(
+                    svc, SERVICE_FAILED, LOG_ERR,
+                    svc->unit && reason ? reason : "stop failed: cannot run the command");
+                service_set_fail(s, r, "%s: stop failed: %s", svc->name, reason ?: strerror(-r));
         }
         service_set_finish(s);
 }
@@ -482,20 +647,22 @@ int service_set_stop(ServiceSet *s, ServiceSetDone done, void *userdata)
 
 static void service_set_probe_next(ServiceSet *s);
 
-static void service_set_on_probe_done(Command *c, int status, void *userdata)
+static void service_set_probe_done(ServiceSet *s, int result, const char *reason)
 {
-        ServiceSet *s = userdata;
         Service *svc = &s->services[s->current];
-        char reason[128], detail[256];
+        char detail[384];
 
-        s->command = command_free(c);
-        if (status == 0) {
+        if (result == 0) {
                 service_set_state_internal(svc, SERVICE_RUNNING, LOG_INFO, NULL);
                 s->n_probe_running++;
+        } else if (svc->unit && result != -ESRCH) {
+                /* Cannot tell: the caller trusts its saved state, as without a status command. */
+                service_set_state_internal(svc, SERVICE_UNKNOWN, LOG_WARNING, reason);
+                service_set_fail(s, result, "%s: %s", svc->name, reason);
+                s->n_probe_running++;
         } else {
-                if (status == -ETIME) {
-                        snprintf(detail, sizeof(detail), "stopped (status command %s)",
-                                 service_describe_status(svc, status, reason, sizeof(reason)));
+                if (result == -ETIME) {
+                        snprintf(detail, sizeof(detail), "stopped (status command %s)", reason);
                         service_set_state_internal(svc, SERVICE_STOPPED, LOG_WARNING, detail);
                 } else
                         service_set_state_internal(svc, SERVICE_STOPPED, LOG_INFO, NULL);
@@ -509,7 +676,7 @@ static void service_set_probe_finish(ServiceSet *s)
 {
         _cleanup_free_ char *names = NULL;
 
-        /* An error already recorded (unit services) wins; no stopped service means all run. */
+        /* An error already recorded wins; no stopped service means all run. */
         if (s->message || s->n_probe_stopped == 0) {
                 service_set_finish(s);
                 return;
@@ -541,25 +708,25 @@ static void service_set_probe_next(ServiceSet *s)
         int r;
 
         for (; s->current < s->n_services; s->current++) {
+                _cleanup_free_ char *reason = NULL;
                 Service *svc = &s->services[s->current];
 
-                if (svc->unit) {
-                        service_set_fail(s, -EOPNOTSUPP, "%s: unit services are not supported yet",
-                                         svc->name);
-                        continue;
-                }
-                if (!svc->status_command) {
+                if (!svc->unit && !svc->status_command) {
                         /* The caller trusts its saved state for this one. */
                         service_set_state_internal(svc, SERVICE_UNKNOWN, LOG_INFO, NULL);
                         s->n_probe_running++;
                         continue;
                 }
-                r = service_set_run(s, svc, "status", svc->status_command,
-                                    service_set_on_probe_done);
+                r = service_set_act(s, SERVICE_ACTION_STATUS, &reason);
                 if (r >= 0)
                         return;
-                service_set_fail(s, r, "%s: cannot run the status command: %s", svc->name,
-                                 strerror(-r));
+                if (svc->unit) {
+                        service_set_state_internal(svc, SERVICE_UNKNOWN, LOG_WARNING, reason);
+                        s->n_probe_running++;
+                        service_set_fail(s, r, "%s: %s", svc->name, reason ?: strerror(-r));
+                } else
+                        service_set_fail(s, r, "%s: cannot run the status command: %s", svc->name,
+                                         strerror(-r));
         }
         service_set_probe_finish(s);
 }
@@ -574,6 +741,26 @@ int service_set_probe(ServiceSet *s, ServiceSetDone done, void *userdata)
         s->current = 0;
         service_set_probe_next(s);
         return 0;
+}
+
+static void service_set_action_done(ServiceSet *s, int result, const char *reason)
+{
+        switch (s->operation) {
+        case SERVICE_OPERATION_START:
+                service_set_start_attempt_done(s, result, reason);
+                break;
+        case SERVICE_OPERATION_ROLLBACK:
+                service_set_rollback_done(s, result, reason);
+                break;
+        case SERVICE_OPERATION_STOP:
+                service_set_stop_done(s, result, reason);
+                break;
+        case SERVICE_OPERATION_PROBE:
+                service_set_probe_done(s, result, reason);
+                break;
+        default:
+                break;
+        }
 }
 
 void service_set_cancel(ServiceSet *s)

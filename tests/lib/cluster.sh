@@ -23,17 +23,52 @@ vc_fail() {
 }
 
 vc_cleanup() {
-        local pid
-        for pid in "${VC_AGENT_PID[@]}"; do kill -9 "$pid" 2>/dev/null; done
-        for f in "$VC_TMP"/*/service.pid "$VC_TMP"/*/extra*.pid; do
-                [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+        local rc=$? pid f deadline
+        [ -z "${VC_KEEP:-}" ] || echo "files kept in $VC_TMP" >&2
+        # Quiet from here (bash would report every agent it sees killed); fd 3 still reaches
+        # the test's stderr.
+        exec 3>&2 2>/dev/null
+        [ -n "${VC_TIMER_PID:-}" ] && kill "$VC_TIMER_PID"
+        [ -n "${VC_MONITOR_PID:-}" ] && kill -9 "$VC_MONITOR_PID"
+        # SIGTERM first, so that a sanitizer build checks the agents' exit for leaks.
+        for pid in "${VC_AGENT_PID[@]}"; do kill -TERM "$pid"; done
+        deadline=$(($(date +%s%N) + 3000000000))
+        for pid in "${VC_AGENT_PID[@]}"; do
+                while kill -0 "$pid" && [ "$(date +%s%N)" -lt "$deadline" ]; do sleep 0.02; done
+                kill -9 "$pid"
         done
-        for pid in "${VC_AGENT_PID[@]}"; do wait "$pid" 2>/dev/null; done
+        for f in "$VC_TMP"/*/service.pid "$VC_TMP"/*/extra*.pid; do
+                [ -f "$f" ] && kill -9 "$(cat "$f")"
+        done
+        for pid in "${VC_AGENT_PID[@]}"; do wait "$pid"; done
+        # A test that passed fails on any sanitizer report in an agent's log.
+        if [ "$rc" = 0 ] && grep -qE "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$VC_TMP"/*/agent.log; then
+                for f in "$VC_TMP"/*/agent.log; do
+                        grep -qE "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$f" || continue
+                        echo "FAIL: sanitizer report in $f:" >&3
+                        grep -E -A 12 "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$f" | head -40 >&3
+                done
+                rc=1
+        fi
         [ -n "${VC_KEEP:-}" ] || rm -rf "$VC_TMP"
+        exit "$rc"
 }
 trap vc_cleanup EXIT
 
 vc_port() { echo $((VC_PORT_BASE + $1)); }
+
+# Fails the test (logs shown, everything cleaned up) once SECONDS have passed.
+vc_time_limit() { # vc_time_limit SECONDS
+        (
+                trap 'kill $s 2>/dev/null; exit 0' TERM
+                sleep "$1" &
+                s=$!
+                wait $s
+                kill -TERM $$
+        ) </dev/null >/dev/null 2>&1 &
+        VC_TIMER_PID=$!
+        trap 'vc_fail "time limit of '"$1"' s exceeded"' TERM
+}
 
 vc_make_key() { # vc_make_key FILE
         head -c 48 /dev/urandom | base64 -w0 >"$1"
@@ -64,17 +99,22 @@ i=0; while [ \$i -lt 50 ]; do
 done
 exit 1
 EOS
+        # A killed server may stay a zombie for a while (its parent is whatever reaps orphans
+        # here): a zombie counts as stopped.
         cat >"$d/service-stop" <<EOS
 #!/bin/sh
 [ -f "$d/service.pid" ] || exit 0
 pid=\$(cat "$d/service.pid")
+alive() { st=\$(sed 's/.*) \(.\).*/\1/' /proc/\$pid/stat 2>/dev/null); [ -n "\$st" ] && [ "\$st" != Z ]; }
 kill "\$pid" 2>/dev/null
-i=0; while kill -0 "\$pid" 2>/dev/null && [ \$i -lt 100 ]; do sleep 0.02; i=\$((i+1)); done
+i=0; while alive && [ \$i -lt 100 ]; do sleep 0.02; i=\$((i+1)); done
 rm -f "$d/service.pid"
 EOS
         cat >"$d/service-status" <<EOS
 #!/bin/sh
-[ -f "$d/service.pid" ] && kill -0 "\$(cat "$d/service.pid")" 2>/dev/null
+[ -f "$d/service.pid" ] || exit 1
+st=\$(sed 's/.*) \(.\).*/\1/' /proc/\$(cat "$d/service.pid")/stat 2>/dev/null)
+[ -n "\$st" ] && [ "\$st" != Z ]
 EOS
         chmod +x "$d/service-start" "$d/service-stop" "$d/service-status"
         cat >"$d/vacataire.conf" <<EOF2
@@ -100,6 +140,8 @@ services = (
 );
 $*
 EOF2
+        # Snippets in VC_EXTRA_* name files of the node they end up in through @DIR@.
+        sed -i "s|@DIR@|$d|g" "$d/vacataire.conf"
 }
 
 vc_start() { # vc_start NAME
@@ -119,7 +161,7 @@ vc_stop() { # vc_stop NAME [SIGNAL]
         local pid=${VC_AGENT_PID[$1]:-}
         [ -n "$pid" ] || return 0
         kill -"${2:-TERM}" "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
+        { wait "$pid"; } 2>/dev/null
         unset "VC_AGENT_PID[$1]"
         rm -f "$VC_TMP/$1/control.sock"
 }
@@ -186,6 +228,11 @@ vc_grep_log() { grep -q -- "$2" "$VC_TMP/$1/agent.log"; }
 vc_pair_up() {
         vc_node a master 1 b 2 "${VC_A_EXTRA:-}"
         vc_node b standby 2 a 1 "${VC_B_EXTRA:-}"
+        vc_pair_start
+}
+
+# Starts a and b (configured with vc_node) and waits until a serves and b is passive.
+vc_pair_start() {
         vc_start a
         vc_start b
         vc_wait_state a active 10
@@ -193,3 +240,141 @@ vc_pair_up() {
         vc_wait_serving a yes 5
         vc_assert_serving b no
 }
+
+# Stops a and b (agents and services) and removes their directories, so a test can build another
+# pair; the next pair uses ports OFFSET above the current ones (default 20), away from sockets
+# the last one may have left in TIME_WAIT.
+vc_pair_down() { # vc_pair_down [OFFSET]
+        local n f
+        for n in a b; do
+                vc_stop "$n" KILL
+                for f in "$VC_TMP/$n"/service.pid "$VC_TMP/$n"/extra*.pid; do
+                        [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+                done
+                rm -rf "${VC_TMP:?}/$n"
+        done
+        VC_PORT_BASE=$((VC_PORT_BASE + ${1:-20}))
+}
+
+vc_restart() { # vc_restart NAME [SIGNAL]: stop the agent (SIGTERM by default), start it again
+        vc_stop "$1" "${2:-TERM}"
+        vc_start "$1"
+}
+
+vc_now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+vc_wait_log() { # vc_wait_log NAME PATTERN [SECONDS]
+        local deadline=$(($(date +%s%N) + ${3:-10} * 1000000000))
+        while [ "$(date +%s%N)" -lt "$deadline" ]; do
+                vc_grep_log "$1" "$2" && return 0
+                sleep 0.05
+        done
+        vc_fail "$1's log has no '$2' within ${3:-10} s"
+}
+
+vc_wait_json() { # vc_wait_json NAME PYTHON-CONDITION-ON-s [SECONDS]
+        local deadline=$(($(date +%s%N) + ${3:-10} * 1000000000))
+        while [ "$(date +%s%N)" -lt "$deadline" ]; do
+                [ "$(vc_json "$1" "bool($2)" 2>/dev/null)" = True ] && return 0
+                sleep 0.05
+        done
+        vc_fail "$1: status never satisfied '$2' within ${3:-10} s: $(vc_ctl "$1" status --json 2>&1)"
+}
+
+vc_assert_json() { # vc_assert_json NAME PYTHON-CONDITION-ON-s
+        [ "$(vc_json "$1" "bool($2)" 2>/dev/null)" = True ] ||
+                vc_fail "$1: status does not satisfy '$2': $(vc_ctl "$1" status --json 2>&1)"
+}
+
+# vc_ctl_expect NAME ok|fail [STDERR-REGEX] -- ARGS...: runs vacataire-ctl (bounded to 60 s);
+# "fail" wants the agent's refusal (exit 1) and exactly one line on stderr matching the regex. The
+# output is left in VC_CTL_OUT and VC_CTL_ERR.
+vc_ctl_expect() {
+        local n=$1 want=$2 pattern='' rc=0
+        shift 2
+        if [ "$1" != -- ]; then
+                pattern=$1
+                shift
+        fi
+        shift
+        timeout 60 "$VC_BUILD/vacataire-ctl" -s "$VC_TMP/$n/control.sock" "$@" \
+                >"$VC_TMP/ctl.out" 2>"$VC_TMP/ctl.err" || rc=$?
+        VC_CTL_OUT=$(cat "$VC_TMP/ctl.out")
+        VC_CTL_ERR=$(cat "$VC_TMP/ctl.err")
+        if [ "$want" = ok ]; then
+                [ "$rc" = 0 ] || vc_fail "vacataire-ctl $* on $n exited $rc: $VC_CTL_ERR"
+                return 0
+        fi
+        [ "$rc" = 1 ] || vc_fail "vacataire-ctl $* on $n exited $rc, expected a refusal (1): $VC_CTL_OUT$VC_CTL_ERR"
+        [ "$(wc -l <"$VC_TMP/ctl.err")" = 1 ] ||
+                vc_fail "vacataire-ctl $* on $n: expected one line on stderr, got: $VC_CTL_ERR"
+        [ -z "$pattern" ] || grep -Eq -- "$pattern" "$VC_TMP/ctl.err" ||
+                vc_fail "vacataire-ctl $* on $n: stderr '$VC_CTL_ERR' does not match '$pattern'"
+}
+
+vc_service_pid() { cat "$VC_TMP/$1/service.pid" 2>/dev/null || echo none; }
+
+# A process check on a "canary" sleep process, beside the service: killing the canary fails a
+# check while the service itself keeps answering. Add VC_CANARY_CHECK to VC_EXTRA_CHECKS.
+VC_CANARY_CHECK=', { name = "canary"; plugin = "pcheck"; interval = 0.1; timeout = 0.5; fall = 1;
+    rise = 1; scope = "active"; params = { pidfile = "@DIR@/extra-canary.pid"; }; }'
+
+vc_canary_start() { # vc_canary_start NAME
+        sleep 600 >/dev/null 2>&1 &
+        echo $! >"$VC_TMP/$1/extra-canary.pid"
+        disown $!
+}
+
+vc_canary_kill() { kill -9 "$(cat "$VC_TMP/$1/extra-canary.pid")"; }
+
+# A second service (name "first") that a node starts before its web service: a sleep process
+# with a pidfile. Use as VC_EXTRA_SERVICES_BEFORE="$VC_FIRST_SERVICE".
+VC_FIRST_SERVICE='{ name = "first"; start = "sleep 600 </dev/null >/dev/null 2>&1 & echo $! >@DIR@/extra-first.pid";
+    stop = "kill $(cat @DIR@/extra-first.pid) 2>/dev/null; rm -f @DIR@/extra-first.pid";
+    status = "kill -0 $(cat @DIR@/extra-first.pid 2>/dev/null) 2>/dev/null"; timeout = 5.0; },'
+
+# Records, every ~10 ms, which of the named nodes' services answer, one line per sample:
+# "MS NAME=yes|no ...". vc_monitor_stop ends it; vc_monitor_gaps prints samples where none did.
+vc_monitor_start() { # vc_monitor_start NAME...
+        local args=() n port
+        for n in "$@"; do
+                port=$(sed -n 's/.*listen = "127.0.0.1:\([0-9]*\)".*/\1/p' "$VC_TMP/$n/vacataire.conf")
+                args+=("$n=$((port + 10))")
+        done
+        rm -f "$VC_TMP/monitor.stop"
+        python3 - "$VC_TMP/monitor.log" "$VC_TMP/monitor.stop" "${args[@]}" <<'PY' &
+import http.client, os, sys, time
+log, stop, nodes = sys.argv[1], sys.argv[2], [a.split("=") for a in sys.argv[3:]]
+def answers(name, port):
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=0.5)
+        c.request("GET", "/")
+        ok = c.getresponse().read().decode().strip() == name
+        c.close()
+        return ok
+    except Exception:
+        return False
+deadline = time.monotonic() + 120
+with open(log, "w", buffering=1) as f:
+    while not os.path.exists(stop) and time.monotonic() < deadline:
+        t = time.time()
+        f.write("%d %s\n" % (t * 1000, " ".join("%s=%s" % (n, "yes" if answers(n, p) else "no") for n, p in nodes)))
+        time.sleep(max(0.0, 0.01 - (time.time() - t)))
+PY
+        VC_MONITOR_PID=$!
+        # Started once it has written a sample.
+        local _
+        for _ in $(seq 100); do
+                [ -s "$VC_TMP/monitor.log" ] && return 0
+                sleep 0.02
+        done
+        vc_fail "the service monitor did not start"
+}
+
+vc_monitor_stop() {
+        touch "$VC_TMP/monitor.stop"
+        { wait "$VC_MONITOR_PID"; } 2>/dev/null
+        VC_MONITOR_PID=
+}
+
+vc_monitor_gaps() { grep -v '=yes' "$VC_TMP/monitor.log" || true; }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* Never returns from run. With `marker = PATH`, hangs only while PATH does not exist (creating
- * it first), then passes: a stuck run is survived only by a new process. */
+ * it first), then passes: a stuck run is survived only by a new process. With
+ * `in_configure = true`, never returns from configure. */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -11,6 +12,11 @@ static int hang_configure(const struct vacataire_params *params, double timeout,
                           char *err, size_t err_size)
 {
         const struct vacataire_param *m = vacataire_param_find(params, "marker");
+        const struct vacataire_param *c = vacataire_param_find(params, "in_configure");
+
+        if (c && c->type == VACATAIRE_PARAM_BOOL && c->boolean)
+                for (;;)
+                        pause();
 
         if (m && m->type == VACATAIRE_PARAM_STRING) {
                 *state = strdup(m->string);

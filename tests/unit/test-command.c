@@ -378,6 +378,70 @@ static void test_fire_and_forget_outlives_loop(void **state)
         assert_false(res.done);
 }
 
+/* A held command sits in its own session before exec until released. */
+static void test_held_until_release(void **state)
+{
+        sd_event *e = *state;
+        _cleanup_free_ char *marker = tmp_path("held-ran");
+        _cleanup_free_ char *cmd = strdup_printf("echo ran > %s", marker);
+        _cleanup_(command_freep) Command *c = NULL;
+        Result res = {};
+        pid_t pid;
+
+        assert_int_equal(command_run_held(e, cmd, NULL, 0, on_done, &res, &c), 0);
+        pid = command_get_pid(c);
+        run_for(e, 300 * USEC_PER_MSEC);
+        assert_false(res.done);
+        assert_true(process_alive(pid));
+        assert_int_equal(getsid(pid), pid);
+        assert_int_equal(access(marker, F_OK), -1);
+
+        command_release(c);
+        command_release(c); /* once only */
+        run_until(e, &res.done, 5 * USEC_PER_SEC);
+        assert_int_equal(res.status, 0);
+        assert_int_equal(access(marker, F_OK), 0);
+
+        /* Released after it already exited: nothing happens. */
+        command_release(c);
+}
+
+static void test_held_never_released(void **state)
+{
+        sd_event *e = *state;
+        _cleanup_free_ char *marker = tmp_path("held-never");
+        _cleanup_free_ char *cmd = strdup_printf("echo ran > %s", marker);
+        Command *c = NULL;
+        Result res = {};
+        pid_t pid;
+
+        /* Freed while held: killed and reaped, never ran. */
+        assert_int_equal(command_run_held(e, cmd, NULL, 0, on_done, &res, &c), 0);
+        pid = command_get_pid(c);
+        run_for(e, 100 * USEC_PER_MSEC);
+        assert_null(command_free(c));
+        assert_false(process_alive(pid));
+        assert_int_equal(kill(pid, 0), -1);
+
+        /* Held past its timeout: timed out, never ran. */
+        assert_int_equal(command_run_held(e, cmd, NULL, 200 * USEC_PER_MSEC, on_done, &res, &c), 0);
+        run_until(e, &res.done, 5 * USEC_PER_SEC);
+        assert_int_equal(res.status, -ETIME);
+        assert_null(command_free(c));
+        assert_int_equal(access(marker, F_OK), -1);
+
+        /* Holding needs an owner to release it; plain commands ignore a release. */
+        assert_int_equal(command_run_held(e, cmd, NULL, 0, on_done, &res, NULL), -EINVAL);
+        command_release(NULL);
+        res = (Result){};
+        assert_int_equal(command_run(e, "true", NULL, 0, on_done, &res, &c), 0);
+        command_release(c);
+        run_until(e, &res.done, 5 * USEC_PER_SEC);
+        assert_int_equal(res.status, 0);
+        assert_null(command_free(c));
+        assert_int_equal(access(marker, F_OK), -1);
+}
+
 static void test_invalid(void **state)
 {
         sd_event *e = *state;
@@ -438,6 +502,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_free_kills_running_group, setup, teardown),
             cmocka_unit_test_setup_teardown(test_free_in_done, setup, teardown),
             cmocka_unit_test_setup_teardown(test_fire_and_forget, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_held_until_release, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_held_never_released, setup, teardown),
             cmocka_unit_test_setup_teardown(test_fire_and_forget_outlives_loop, setup, teardown),
             cmocka_unit_test_setup_teardown(test_invalid, setup, teardown),
             cmocka_unit_test(test_status_strings),

@@ -13,6 +13,7 @@
 #define M  ROLE_FLAG_HOME_MASTER
 #define B  ROLE_FLAG_BUSY
 #define HO ROLE_FLAG_HANDED_OVER
+#define FO ROLE_FLAG_FAILED_OVER
 
 #define START     ROLE_ACTION_START_SERVICES
 #define STOP      ROLE_ACTION_STOP_SERVICES
@@ -112,8 +113,10 @@ static const Row rows[] = {
         CHECKS_CHANGED, DEGRADED, NONE, 1, 0, ALERT),
     ROW("check fails, peer unreachable: degraded", IN(ACTIVE, NONE, 1), F(FAILING), CHECKS_CHANGED,
         DEGRADED, NONE, 1, 0, ALERT),
-    ROW("check fails, peer handed over: no flapping back", IN(ACTIVE, NONE, 1),
-        F(FAILING, PEER(PASSIVE, H | HO, 0)), CHECKS_CHANGED, DEGRADED, NONE, 1, 0, ALERT),
+    ROW("check fails, peer failed over to us: no flapping back", IN(ACTIVE, NONE, 1),
+        F(FAILING, PEER(PASSIVE, H | HO | FO, 0)), CHECKS_CHANGED, DEGRADED, NONE, 1, 0, ALERT),
+    ROW("check fails, peer handed over on request: hand over", IN(ACTIVE, NONE, 1),
+        F(FAILING, PEER(PASSIVE, H | HO, 0)), CHECKS_CHANGED, STOPPING, HANDOVER_STOP, 1, 0, STOP),
     ROW("degraded, checks pass again: active", IN(DEGRADED, NONE, 1), F(PEER_OK), CHECKS_CHANGED,
         ACTIVE, NONE, 1, 0, 0),
     ROW("degraded, peer becomes able: hand over", IN(DEGRADED, NONE, 1), F(FAILING, PEER_OK),
@@ -340,6 +343,34 @@ static void test_two_machines_handover(void **state)
         assert_int_equal(o.actions, 0);
 }
 
+/* Why a node handed over decides whether it may be handed the services back automatically. */
+static void test_failed_over_flag(void **state)
+{
+        RoleFacts f = {.peer_connected = true, .peer_state = ROLE_ACTIVE, .peer_flags = H, .checks_failing = true};
+        RoleMachine m = {.state = ROLE_ACTIVE, .epoch = 1};
+        RoleOutput o;
+
+        f.peer_state = ROLE_PASSIVE;
+        o = role_step(&m, &f, ROLE_EVENT_CHECKS_CHANGED);
+        o = role_step(&o.machine, &f, ROLE_EVENT_SERVICES_STOPPED);
+        f.peer_state = ROLE_ACTIVE;
+        o = role_step(&o.machine, &f, ROLE_EVENT_PEER_TAKE_DONE);
+        assert_true(o.machine.handed_over);
+        assert_true(o.machine.failed_over);
+        assert_true(role_flags(&o.machine, &f) & FO);
+
+        f.checks_failing = false;
+        f.peer_state = ROLE_PASSIVE;
+        m = (RoleMachine){.state = ROLE_ACTIVE, .epoch = 1};
+        o = role_step(&m, &f, ROLE_EVENT_QUIESCE);
+        o = role_step(&o.machine, &f, ROLE_EVENT_SERVICES_STOPPED);
+        f.peer_state = ROLE_ACTIVE;
+        o = role_step(&o.machine, &f, ROLE_EVENT_PEER_TAKE_DONE);
+        assert_true(o.machine.handed_over);
+        assert_false(o.machine.failed_over);
+        assert_false(role_flags(&o.machine, &f) & FO);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -347,6 +378,7 @@ int main(void)
             cmocka_unit_test(test_messages),
             cmocka_unit_test(test_string_tables),
             cmocka_unit_test(test_two_machines_handover),
+            cmocka_unit_test(test_failed_over_flag),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

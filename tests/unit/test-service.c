@@ -456,32 +456,48 @@ static void test_cancel(void **state)
         assert_false(res.done);
 }
 
-static void test_units_not_supported(void **state)
+/* Unit services against a bus nobody listens on: each operation fails cleanly, naming the unit
+ * and the bus, and command services around it carry on. (Real units: test-service-unit.) */
+static void test_units_without_bus(void **state)
 {
         Fixture *f = *state;
         _cleanup_(service_set_freep) ServiceSet *s = NULL;
+        _cleanup_free_ char *address = strdup_printf("unix:path=%s/no-bus", f->dir);
         Result res = {};
 
+        assert_int_equal(setenv("DBUS_SESSION_BUS_ADDRESS", address, 1), 0);
         add_service(f, "a", NULL, NULL, "true");
         f->services[1].unit = strdup("tomcat9.service");
         f->services[1].timeout = USEC_PER_SEC;
+        f->services[1].start_retries = 1;
         f->config.n_services = 2;
+        f->config.systemd_bus = SYSTEMD_BUS_USER;
         s = new_set(f);
         assert_string_equal(service_set_name(s, 1), "tomcat9.service");
 
+        /* Retried like a command, then a is rolled back. */
         run_operation(f, s, service_set_start, &res);
-        assert_int_equal(res.result, -EOPNOTSUPP);
-        assert_string_equal(res.message, "tomcat9.service: unit services are not supported yet");
-        assert_log(f, "");
+        assert_int_equal(res.result, -EIO);
+        assert_string_equal(res.message, "tomcat9.service: cannot connect to systemd on the user "
+                                         "bus: No such file or directory, after 2 attempts; "
+                                         "rolled back 1 service");
+        assert_log(f, "start-a\nstop-a\n");
+        assert_int_equal(service_set_state(s, 0), SERVICE_STOPPED);
+        assert_int_equal(service_set_state(s, 1), SERVICE_FAILED);
 
         run_operation(f, s, service_set_stop, &res);
-        assert_int_equal(res.result, -EOPNOTSUPP);
-        assert_log(f, "stop-a\n");
+        assert_int_equal(res.result, -ENOENT);
+        assert_string_equal(res.message, "tomcat9.service: stop failed: cannot connect to systemd "
+                                         "on the user bus: No such file or directory");
+        assert_log(f, "start-a\nstop-a\nstop-a\n");
 
+        /* Cannot tell whether the unit runs: unknown, and the error is reported. */
         run_operation(f, s, service_set_probe, &res);
-        assert_int_equal(res.result, -EOPNOTSUPP);
+        assert_int_equal(res.result, -ENOENT);
         assert_int_equal(service_set_state(s, 0), SERVICE_RUNNING);
+        assert_int_equal(service_set_state(s, 1), SERVICE_UNKNOWN);
         result_done(&res);
+        assert_int_equal(unsetenv("DBUS_SESSION_BUS_ADDRESS"), 0);
 }
 
 static void test_empty(void **state)
@@ -542,7 +558,7 @@ int main(void)
             T(test_probe_without_status_and_timeout),
             T(test_busy),
             T(test_cancel),
-            T(test_units_not_supported),
+            T(test_units_without_bus),
             T(test_empty),
             cmocka_unit_test(test_state_strings),
         };

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include "config.h"
+
+/*
+ * What the load balancer asks the agent directly (config group "health"), both optional:
+ *   agent_listen: haproxy agent-check. Each connection gets one line and is closed:
+ *     "up ready\n" while active or degraded, "drain\n" while stopping (handing over: no new
+ *     requests, in-flight ones finish), "down\n" otherwise.
+ *   http_listen: HTTP/1.0. GET (also HEAD, and OPTIONS, haproxy's default httpchk) of "/" answers
+ *     200 while active or degraded, 503 otherwise; the body is the state name.
+ * With handover = "make-before-break", the first half of drain_time in "stopping" still answers
+ * as serving (agent "up ready", HTTP 200 "stopping"): the peer serves by then, and the balancer
+ * must see it up before this node is drained, or for a moment it has no server it may use and
+ * haproxy answers 503 at once. The second half drains.
+ */
+#define HEALTH_CONNECTIONS_MAX 64
+#define HEALTH_REQUEST_MAX     4096
+#define HEALTH_DEADLINE        (2 * USEC_PER_SEC)
+
+typedef struct HealthServer HealthServer;
+
+/* Returns the role state name (role_state_to_string()), asked at every connection. */
+typedef const char *(*HealthStateFn)(void *userdata);
+
+/* The line an agent-check connection receives, for a state name. */
+const char *health_agent_reply(const char *state);
+bool health_state_is_serving(const char *state);
+
+/* Opens the listeners the configuration asks for; with neither, *ret is a server with none. */
+int health_server_new(sd_event *e, const Config *c, HealthStateFn fn, void *userdata,
+                      HealthServer **ret);
+/* After a reload: takes the handover mode and drain_time (the listeners stay as they are). */
+void health_server_update(HealthServer *s, const Config *c);
+HealthServer *health_server_free(HealthServer *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(HealthServer *, health_server_free);

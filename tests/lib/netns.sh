@@ -1,0 +1,328 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# Hosts a and b and a load balancer lb, each in its own network namespace, joined by a bridge in
+# lb; an agent and a busybox httpd on each host, haproxy in lb, a paced client in lb.
+# Sourced by tests/integration/test-e2e-* (after cluster.sh's helpers: vc_ctl, vc_json,
+# vc_wait_state, vc_fail, ...). Needs root. Everything is named after this run (VN) and removed
+# on exit: processes by PID, namespaces by name.
+#
+#   lb   10.213.X.1   br0; haproxy on :80, its stats on :8404
+#   a    10.213.X.11  eth0 (veth VN"a"0 in lb); agent :7411, agent-check :7412, http :7413,
+#   b    10.213.X.12  eth0 (veth VN"b"0 in lb)       service (busybox httpd) :80
+
+# shellcheck source=cluster.sh
+. "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
+
+VN=vt$$
+VN_X=$((($$ % 250) + 1))
+VN_NET=10.213.$VN_X
+VN_LB_IP=$VN_NET.1
+VN_PORT_PEER=7411
+VN_PORT_AGENT=7412
+VN_PORT_HTTP=7413
+VN_NAMESPACES=()
+VN_HAPROXY_PID=
+VN_CLIENT_PID=
+VN_CLIENT_OUT=
+VN_PAGE_PIDS=()
+
+vn_ns() { echo "$VN-$1"; }
+vn_exec() { # vn_exec HOST CMD...: runs CMD inside HOST's namespace
+        local h=$1
+        shift
+        ip netns exec "$(vn_ns "$h")" "$@"
+}
+vn_ip() {
+        case $1 in
+        lb) echo "$VN_LB_IP" ;;
+        a) echo "$VN_NET.11" ;;
+        b) echo "$VN_NET.12" ;;
+        *) vc_fail "unknown host $1" ;;
+        esac
+}
+vn_now() { date +%s.%N; }
+# Milliseconds from epoch time $1 to $2 (both as printed by vn_now).
+vn_ms() { python3 -c "import sys; print(round((float(sys.argv[2]) - float(sys.argv[1])) * 1000))" "$1" "$2"; }
+
+vn_cleanup() {
+        local ns pid
+        [ -n "$VN_CLIENT_PID" ] && kill -9 "$VN_CLIENT_PID" 2>/dev/null
+        [ -n "$VN_HAPROXY_PID" ] && kill -9 "$VN_HAPROXY_PID" 2>/dev/null
+        for pid in "${VN_PAGE_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
+        # Agents and services first (cluster.sh), then anything else still inside our namespaces:
+        # a namespace lives on while a process holds it.
+        vc_cleanup
+        for ns in "${VN_NAMESPACES[@]}"; do
+                for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+        done
+        for ns in "${VN_NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
+        return 0
+}
+trap vn_cleanup EXIT
+trap 'exit 130' INT TERM
+
+vn_require_root() {
+        [ "$(id -u)" -eq 0 ] || {
+                echo "SKIP: needs root (network namespaces)" >&2
+                exit 77
+        }
+        if ! ip netns add "$VN-probe" 2>"$VC_TMP/netns.err"; then
+                echo "SKIP: 'ip netns add' failed: $(cat "$VC_TMP/netns.err")" >&2
+                exit 77
+        fi
+        ip netns del "$VN-probe"
+        command -v haproxy >/dev/null || vc_fail "haproxy is not installed (apt-get install haproxy)"
+        command -v busybox >/dev/null || vc_fail "busybox is not installed"
+}
+
+vn_add_ns() {
+        ip netns add "$(vn_ns "$1")" || vc_fail "ip netns add $(vn_ns "$1") failed"
+        VN_NAMESPACES+=("$(vn_ns "$1")")
+        ip -n "$(vn_ns "$1")" link set lo up
+}
+
+# The veth is created inside lb with its peer born in the host: nothing is ever left in the
+# namespace this script runs in.
+vn_add_host() { # vn_add_host NAME
+        local h=$1 lb
+        lb=$(vn_ns lb)
+        vn_add_ns "$h"
+        ip -n "$lb" link add "$VN${h}0" type veth peer name eth0 netns "$(vn_ns "$h")" ||
+                vc_fail "cannot create the veth pair for $h"
+        ip -n "$lb" link set "$VN${h}0" master br0
+        ip -n "$lb" link set "$VN${h}0" up
+        ip -n "$(vn_ns "$h")" addr add "$(vn_ip "$h")/24" dev eth0
+        ip -n "$(vn_ns "$h")" link set eth0 up
+}
+
+vn_network_up() {
+        local lb
+        lb=$(vn_ns lb)
+        vn_add_ns lb
+        ip -n "$lb" link add br0 type bridge
+        ip -n "$lb" addr add "$VN_LB_IP/24" dev br0
+        ip -n "$lb" link set br0 up
+        vn_add_host a
+        vn_add_host b
+        local h i
+        for h in a b; do
+                for i in $(seq 100); do
+                        ip -n "$lb" -o link show dev "$VN${h}0" | grep -q "state UP" &&
+                                ip -n "$(vn_ns "$h")" -o link show dev eth0 | grep -q "state UP" &&
+                                break
+                        [ "$i" -eq 100 ] && vc_fail "the link to $h did not come up"
+                        sleep 0.05
+                done
+        done
+        vc_log "network: $VN-{a,b,lb}, $VN_NET.0/24"
+}
+
+# Partition a host from everyone (its side of the wire stays up, so nothing rebinds).
+vn_cut() { ip -n "$(vn_ns lb)" link set "$VN${1}0" down; }
+vn_heal() { ip -n "$(vn_ns lb)" link set "$VN${1}0" up; }
+
+# vn_node NAME ROLE PEER: config, service scripts and page for a host. Settings from the
+# environment: VC_HEARTBEAT, VC_DEAD_TIME, VC_INIT_DEAD, VC_ON_PEER_LOSS, VC_HANDOVER,
+# VC_DRAIN_TIME, VC_INTERVAL, VC_FALL; VN_CHECKS replaces the default pcheck.
+vn_node() {
+        local name=$1 role=$2 peer=$3
+        local d=$VC_TMP/$name ip
+        ip=$(vn_ip "$name")
+        mkdir -p "$d/www" "$d/state"
+        echo "$name" >"$d/www/index.html"
+        [ -f "$VC_TMP/peer.key" ] || vc_make_key "$VC_TMP/peer.key"
+        cat >"$d/service-start" <<EOS
+#!/bin/sh
+busybox httpd -f -p $ip:80 -h "$d/www" &
+echo \$! >"$d/service.pid"
+i=0; while [ \$i -lt 100 ]; do
+        curl -s -o /dev/null -m 1 http://$ip/ && exit 0
+        sleep 0.02; i=\$((i+1))
+done
+exit 1
+EOS
+        cat >"$d/service-stop" <<EOS
+#!/bin/sh
+[ -f "$d/service.pid" ] || exit 0
+pid=\$(cat "$d/service.pid")
+# A killed httpd is a zombie until whoever inherited it reaps it: dead all the same.
+alive() { st=\$(cut -d' ' -f3 /proc/\$pid/stat 2>/dev/null) && [ "\$st" != Z ]; }
+kill "\$pid" 2>/dev/null
+i=0; while alive && [ \$i -lt 100 ]; do sleep 0.02; i=\$((i+1)); done
+rm -f "$d/service.pid"
+EOS
+        cat >"$d/service-status" <<EOS
+#!/bin/sh
+[ -f "$d/service.pid" ] || exit 1
+st=\$(cut -d' ' -f3 /proc/\$(cat "$d/service.pid")/stat 2>/dev/null) && [ "\$st" != Z ]
+EOS
+        chmod +x "$d/service-start" "$d/service-stop" "$d/service-status"
+        local checks=${VN_CHECKS:-"{ name = \"web\"; plugin = \"pcheck\"; interval = ${VC_INTERVAL:-0.1}; timeout = 0.5; fall = ${VC_FALL:-1}; rise = 1; scope = \"active\"; params = { pidfile = \"$d/service.pid\"; }; }"}
+        checks=${checks//@DIR@/$d}
+        checks=${checks//@IP@/$ip}
+        cat >"$d/vacataire.conf" <<EOF
+node = { name = "$name"; role = "$role"; listen = "$ip:$VN_PORT_PEER"; };
+peer = { name = "$peer"; address = "$(vn_ip "$peer"):$VN_PORT_PEER"; };
+auth = { key_file = "$VC_TMP/peer.key"; };
+timers = { heartbeat = ${VC_HEARTBEAT:-0.1}; dead_time = ${VC_DEAD_TIME:-1.0}; init_dead = ${VC_INIT_DEAD:-1.0}; };
+failover = { on_peer_loss = "${VC_ON_PEER_LOSS:-takeover}"; handover = "${VC_HANDOVER:-break-before-make}"; drain_time = ${VC_DRAIN_TIME:-0.5}; };
+health = { agent_listen = "$ip:$VN_PORT_AGENT"; http_listen = "$ip:$VN_PORT_HTTP"; };
+plugin_dir = "$VC_BUILD/plugins";
+state_dir = "$d/state";
+control_socket = "$d/control.sock";
+checks = ( $checks );
+services = (
+  { name = "web"; start = "$d/service-start"; stop = "$d/service-stop"; status = "$d/service-status";
+    timeout = 10.0; start_retries = 1; }
+);
+EOF
+}
+
+vn_start() { # vn_start NAME: the agent runs inside its host
+        local d=$VC_TMP/$1 i
+        # ip netns exec itself, not a shell function: $! must be the agent's own PID.
+        ip netns exec "$(vn_ns "$1")" "$VC_BUILD/vacataire" -c "$d/vacataire.conf" >>"$d/agent.log" 2>&1 &
+        VC_AGENT_PID[$1]=$!
+        for i in $(seq 100); do
+                [ -S "$d/control.sock" ] && vc_ctl "$1" status >/dev/null 2>&1 && return 0
+                kill -0 "${VC_AGENT_PID[$1]}" 2>/dev/null || vc_fail "agent $1 exited at start"
+                sleep 0.05
+        done
+        vc_fail "agent $1 did not answer on its control socket"
+}
+
+# What lb sees on NAME's service port: the node name, or "down".
+vn_serving() {
+        vn_exec lb curl -s -m 1 "http://$(vn_ip "$1")/" 2>/dev/null || echo down
+}
+
+vn_wait_serving() { # vn_wait_serving NAME yes|no [SECONDS]
+        local deadline=$(($(date +%s%N) + ${3:-10} * 1000000000)) got
+        while [ "$(date +%s%N)" -lt "$deadline" ]; do
+                got=$(vn_serving "$1")
+                [ "$2" = yes ] && [ "$got" = "$1" ] && return 0
+                [ "$2" = no ] && [ "$got" = down ] && return 0
+                sleep 0.05
+        done
+        vc_fail "$1's service: expected serving=$2, got '$(vn_serving "$1")'"
+}
+
+vn_pair_up() { # a = master, b = standby; a active and serving, b passive
+        vn_node a master b
+        vn_node b standby a
+        vn_start a
+        vn_start b
+        vc_wait_state a active 15
+        vc_wait_state b passive 10
+        vn_wait_serving a yes 5
+        vn_wait_serving b no 1
+        vc_log "pair up: a active, b passive"
+}
+
+# haproxy in lb, both hosts as servers. VN_AGENT_CHECK=no leaves out the agent-check.
+vn_haproxy_up() {
+        local cfg=$VC_TMP/haproxy.cfg agent=""
+        [ "${VN_AGENT_CHECK:-yes}" = yes ] &&
+                agent=" agent-check agent-port $VN_PORT_AGENT agent-inter 100"
+        cat >"$cfg" <<EOF
+global
+    maxconn 4096
+
+defaults
+    mode http
+    timeout connect 200ms
+    timeout client 10s
+    timeout server 5s
+    retries 3
+    # Redispatch on every retry: a refused connection moves on to the other server at once.
+    option redispatch 1
+
+frontend web
+    bind $VN_LB_IP:80
+    default_backend web
+
+backend web
+    balance roundrobin
+    default-server check inter 100 fall 1 rise 1$agent
+    server a $(vn_ip a):80
+    server b $(vn_ip b):80
+
+listen stats
+    bind $VN_LB_IP:8404
+    stats enable
+    stats uri /stats
+EOF
+        haproxy -c -q -f "$cfg" || vc_fail "haproxy rejects $cfg"
+        ip netns exec "$(vn_ns lb)" haproxy -f "$cfg" -db >"$VC_TMP/haproxy.log" 2>&1 &
+        VN_HAPROXY_PID=$!
+        local i
+        for i in $(seq 100); do
+                vn_lb_status a >/dev/null 2>&1 && break
+                kill -0 "$VN_HAPROXY_PID" 2>/dev/null || vc_fail "haproxy exited: $(cat "$VC_TMP/haproxy.log")"
+                sleep 0.05
+        done
+        vc_log "haproxy up in lb (${VN_AGENT_CHECK:-yes} agent-check)"
+}
+
+vn_lb_status() { # vn_lb_status SERVER: haproxy's status column (UP, DOWN, DRAIN, ...)
+        vn_exec lb curl -sf -m 1 "http://$VN_LB_IP:8404/stats;csv" |
+                awk -F, -v s="$1" '$1 == "web" && $2 == s { print $18; found=1 } END { exit !found }'
+}
+
+vn_lb_wait() { # vn_lb_wait SERVER STATUS-PREFIX [SECONDS]
+        local deadline=$(($(date +%s%N) + ${3:-10} * 1000000000)) st
+        while [ "$(date +%s%N)" -lt "$deadline" ]; do
+                st=$(vn_lb_status "$1")
+                case $st in "$2"*) return 0 ;; esac
+                sleep 0.05
+        done
+        vc_fail "haproxy: server $1 is '$(vn_lb_status "$1")', expected $2"
+}
+
+# The paced client in lb, through haproxy, in the background.
+vn_client_start() { # vn_client_start [ARGS...] (default: 5 ms pace, at most 120 s)
+        VN_CLIENT_OUT=$VC_TMP/client.json
+        rm -f "$VN_CLIENT_OUT"
+        ip netns exec "$(vn_ns lb)" python3 "$VC_SOURCE/tests/lib/paced-client.py" --url "http://$VN_LB_IP/" \
+                --interval-ms 5 --duration 120 --out "$VN_CLIENT_OUT" "$@" >"$VC_TMP/client.log" 2>&1 &
+        VN_CLIENT_PID=$!
+        vc_log "client: one request every 5 ms through haproxy"
+}
+
+vn_client_stop() {
+        local i
+        kill -TERM "$VN_CLIENT_PID" 2>/dev/null
+        for i in $(seq 100); do
+                [ -f "$VN_CLIENT_OUT" ] && break
+                sleep 0.1
+        done
+        wait "$VN_CLIENT_PID" 2>/dev/null
+        VN_CLIENT_PID=
+        [ -f "$VN_CLIENT_OUT" ] || vc_fail "the client wrote no summary: $(tail -5 "$VC_TMP/client.log")"
+}
+
+vn_client_json() { # vn_client_json PYTHON-EXPR-ON-s
+        python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print($1)" "$VN_CLIENT_OUT"
+}
+
+# One line about what the client saw, and the failures (at most 20) with their times.
+vn_client_report() {
+        python3 - "$VN_CLIENT_OUT" <<'EOF' >&2
+import json, sys, time
+s = json.load(open(sys.argv[1]))
+def t(x): return time.strftime("%H:%M:%S", time.localtime(x)) + ".%03d" % (int(x * 1000) % 1000)
+print("client: sent %d, failed %d, longest outage %.0f ms, max latency %.0f ms, answers %s"
+      % (s["sent"], s["failed"], s["longest_outage_ms"], s["max_latency_ms"], s["answers"]))
+sw = s["switches"]
+print("client: answering node: " + ", ".join("%s from %s" % (n, t(w)) for w, n, _ in sw[:12])
+      + (" ... (%d more changes: both nodes were answering)" % (len(sw) - 12) if len(sw) > 12 else ""))
+for w, what in s["failures"][:20]:
+    print("client: failed at %s: %s" % (t(w), what))
+if s["failed"] > 20:
+    print("client: ... %d more failures" % (s["failed"] - 20))
+EOF
+}
+
+# Epoch time at which NODE first answered a request sent after epoch time T, or "none".
+vn_client_first_after() { # vn_client_first_after NODE T
+        vn_client_json "next((a for w, n, a in s['switches'] if n == '$1' and w >= $2), 'none')"
+}
