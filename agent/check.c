@@ -31,6 +31,8 @@ struct Check {
         const ConfigCheck *cfg;
         char *checker_path;
         CheckVerdictHandler handler;
+        CheckConfiguredHandler configured_handler;
+        bool configured_reported;
         void *userdata;
         void *configure_message;
         size_t configure_message_size;
@@ -196,6 +198,18 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
+static void check_report_configured(Check *c, int error)
+{
+        _cleanup_free_ char *msg = NULL;
+
+        if (c->configured_reported || !c->configured_handler)
+                return;
+        c->configured_reported = true;
+        if (error < 0)
+                msg = strdup_printf("check %s: %s", c->cfg->name, c->down_message);
+        c->configured_handler(c, error, msg, c->userdata);
+}
+
 /* Handles one packet from the checker. Returns 1 if one was handled, 0 if none is waiting, or
  * -errno when the socket is at EOF or broken. */
 static int check_receive(Check *c)
@@ -233,6 +247,7 @@ static int check_receive(Check *c)
                 text = (const char *)buf + sizeof(configured);
                 if (type == CHECKER_MSG_CONFIGURED && configured.error == 0) {
                         c->checker_failed = false;
+                        check_report_configured(c, 0);
                         return 1;
                 }
                 if (type == CHECKER_MSG_EXEC_FAILED)
@@ -244,6 +259,7 @@ static int check_receive(Check *c)
                 if (!c->checker_failed)
                         log_debug("check %s: %s", c->cfg->name, c->down_message);
                 c->checker_failed = true;
+                check_report_configured(c, configured.error < 0 ? configured.error : -EINVAL);
                 return 1;
 
         case CHECKER_MSG_RESULT:
@@ -343,6 +359,11 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
                 checker_describe_exit(si->si_code, si->si_status, why, sizeof(why));
         log_debug("check %s: checker process %d ended: %s", c->cfg->name, (int)si->si_pid, why);
         check_close_checker(c);
+        if (!c->configured_reported) {
+                /* Died before it could say whether the plugin loads: that is the answer. */
+                snprintf(c->down_message, sizeof(c->down_message), "%s", why);
+                check_report_configured(c, -EIO);
+        }
 
         if (!c->checker_failed && !timed_out) {
                 char message[sizeof(c->down_message)];
@@ -520,4 +541,14 @@ usec_t check_get_last_run(const Check *c)
 void check_set_config(Check *c, const ConfigCheck *cfg)
 {
         c->cfg = cfg;
+}
+
+void check_set_configured_handler(Check *c, CheckConfiguredHandler handler)
+{
+        c->configured_handler = handler;
+}
+
+bool check_get_configured(const Check *c)
+{
+        return c->configured_reported;
 }

@@ -40,6 +40,13 @@ int check_new(sd_event *e, const ConfigCheck *cfg, const char *checker_path,
 Check *check_free(Check *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Check *, check_free);
 
+/* Called once, when the first checker process has loaded and configured the plugin (error 0)
+ * or failed to (error < 0, message says why, naming the check). Lets the manager start only
+ * once every plugin is known to be usable, without loading each one twice. */
+typedef void (*CheckConfiguredHandler)(Check *c, int error, const char *message, void *userdata);
+void check_set_configured_handler(Check *c, CheckConfiguredHandler handler);
+bool check_get_configured(const Check *c);
+
 /* Enabling starts the schedule from PENDING with counters at zero; disabling stops it (a run in
  * flight is discarded) and sets DISABLED. Neither calls the handler. */
 int check_set_enabled(Check *c, bool enabled);

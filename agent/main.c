@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include <getopt.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include "check.h"
 #include "config.h"
@@ -132,6 +133,14 @@ int main(int argc, char *argv[])
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
+        /* Each check holds a socket to its checker process: a thousand checks pass the default
+         * soft limit of 1024 descriptors. */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                (void)setrlimit(RLIMIT_NOFILE, &rl);
+        }
+
         if (load_config(path, &config) < 0)
                 return 1;
         r = manager_new(config, &m);
@@ -148,5 +157,5 @@ int main(int argc, char *argv[])
                 log_error_errno(r, "Event loop failed: %m");
                 return 1;
         }
-        return 0;
+        return r == 0 ? 0 : 1;
 }

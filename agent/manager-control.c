@@ -198,7 +198,9 @@ void manager_handle_control(ControlServer *s, ControlRequest *req, const char *c
                 handle_operator(m, req, ROLE_EVENT_TAKEOVER);
         else if (streq(command, "reload")) {
                 _cleanup_free_ char *why = NULL;
-                r = manager_reload(m, &why);
+                r = m->started ? manager_reload(m, &why) : -EBUSY;
+                if (r == -EBUSY)
+                        why = strdup("the agent is still starting");
                 control_request_reply(req, r >= 0, r >= 0 ? "configuration reloaded\n"
                                                            : (why ? why : "reload failed"));
         } else

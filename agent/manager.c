@@ -401,7 +401,13 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
 
 static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
-        (void)manager_reload(userdata, NULL);
+        Manager *m = userdata;
+
+        if (!m->started) {
+                log_warning("SIGHUP while starting: reload ignored; send it again once started");
+                return 0;
+        }
+        (void)manager_reload(m, NULL);
         return 0;
 }
 
@@ -453,6 +459,7 @@ Manager *manager_free(Manager *m)
         service_set_free(m->services);
         peer_free(m->peer);
         sd_event_source_disable_unref(m->init_dead_timer);
+        sd_event_source_disable_unref(m->configure_deadline);
         sd_event_source_disable_unref(m->drain_timer);
         sd_event_source_disable_unref(m->request_timer);
         sd_event_source_disable_unref(m->sigterm);
@@ -494,13 +501,87 @@ static int manager_load_saved_state(Manager *m)
         return 0;
 }
 
-int manager_start(Manager *m)
+/* Second half of the start, once every check's plugin is known to load: only now may this node
+ * talk to its peer and claim anything. */
+static int manager_start_serving(Manager *m)
 {
         static const PeerCallbacks peer_callbacks = {
-            .connected = on_peer_connected,
-            .frame = on_peer_frame,
-            .lost = on_peer_lost,
+                .connected = on_peer_connected,
+                .frame = on_peer_frame,
+                .lost = on_peer_lost,
         };
+        int r;
+
+        sd_event_source_disable_unref(m->configure_deadline);
+        m->configure_deadline = NULL;
+
+        r = sd_event_add_time_relative(m->event, &m->init_dead_timer, CLOCK_MONOTONIC,
+                                       m->config->init_dead, 0, on_init_dead, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up timers: %m");
+
+        r = peer_new(m->event, m->config, m->key, &peer_callbacks, m, &m->peer);
+        if (r < 0)
+                return r;
+
+        m->started = true;
+        manager_dispatch(m, ROLE_EVENT_BOOT);
+        if (m->machine.op != ROLE_OP_BOOT_PROBE)
+                (void)service_set_probe(m->services, services_probed_passive, m);
+        manager_update_checks(m);
+        manager_update_peer_view(m);
+
+        log_info("vacataire %s: node %s (%s), peer %s at %s, %zu checks, %zu services",
+                 VACATAIRE_VERSION, m->config->node_name, home_role_to_string(m->config->role),
+                 m->config->peer_name, m->config->peer_address_string, m->config->n_checks,
+                 m->config->n_services);
+        sd_notify(false, "READY=1");
+        manager_notify_status(m);
+        return 0;
+}
+
+static void manager_fail_start(Manager *m, int error)
+{
+        sd_notifyf(false, "ERRNO=%d", -error);
+        (void)sd_event_exit(m->event, 1);
+}
+
+static void on_check_configured(Check *c, int error, const char *message, void *userdata)
+{
+        Manager *m = userdata;
+
+        if (m->started) /* after a reload: the check itself reports a broken plugin */
+                return;
+        if (error < 0) {
+                log_error("%s", message ? message : "a check's plugin failed to load");
+                m->configure_failed = true;
+        }
+        if (--m->checks_configuring > 0)
+                return;
+        if (m->configure_failed) {
+                log_error("Refusing to start: fix the checks above (vacataire -t shows them all)");
+                return manager_fail_start(m, -EINVAL);
+        }
+        if (manager_start_serving(m) < 0)
+                manager_fail_start(m, -EIO);
+}
+
+static int on_configure_deadline(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Manager *m = userdata;
+
+        for (size_t i = 0; i < m->n_checks; i++)
+                if (!check_get_configured(m->checks[i]))
+                        log_error("check %s: plugin %s did not finish loading in time",
+                                  check_get_config(m->checks[i])->name,
+                                  check_get_config(m->checks[i])->plugin_path);
+        log_error("Refusing to start: some check plugins did not load");
+        manager_fail_start(m, -ETIMEDOUT);
+        return 0;
+}
+
+int manager_start(Manager *m)
+{
         _cleanup_free_ char *error = NULL;
         int r;
 
@@ -511,12 +592,6 @@ int manager_start(Manager *m)
         r = check_find_checker(&m->checker_path);
         if (r < 0 && m->config->n_checks > 0)
                 return log_error_errno(r, "Cannot find the vacataire-checker helper: %m");
-        for (size_t i = 0; i < m->config->n_checks; i++) {
-                _cleanup_free_ char *msg = NULL;
-                r = check_validate(&m->config->checks[i], m->checker_path, &msg);
-                if (r < 0)
-                        return log_error_errno(r, "%s", msg ? msg : "check validation failed");
-        }
 
         r = manager_load_saved_state(m);
         if (r < 0)
@@ -535,33 +610,17 @@ int manager_start(Manager *m)
         if (r < 0)
                 return log_error_errno(r, "Failed to set up services: %m");
 
-        m->checks = calloc(m->config->n_checks ? m->config->n_checks : 1, sizeof(Check *));
-        if (!m->checks)
-                return log_oom();
-        for (size_t i = 0; i < m->config->n_checks; i++) {
-                r = check_new(m->event, &m->config->checks[i], m->checker_path, manager_check_verdict, m,
-                              &m->checks[i]);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to start check %s: %m",
-                                               m->config->checks[i].name);
-                m->n_checks++;
-        }
-
         r = control_server_new(m->event, m->config->control_socket, manager_handle_control, m,
                                &m->control);
         if (r < 0)
-                return log_error_errno(r, "Failed to open the control socket %s: %m",
-                                       m->config->control_socket);
+                return r;
 
         r = health_server_new(m->event, m->config, manager_health_state, m, &m->health);
         if (r < 0)
                 return r;
 
-        r = sd_event_add_time_relative(m->event, &m->init_dead_timer, CLOCK_MONOTONIC,
-                                       m->config->init_dead, 0, on_init_dead, m);
-        if (r >= 0)
-                r = sd_event_add_time(m->event, &m->drain_timer, CLOCK_MONOTONIC, USEC_INFINITY, 0,
-                                      on_drain_done, m);
+        r = sd_event_add_time(m->event, &m->drain_timer, CLOCK_MONOTONIC, USEC_INFINITY, 0,
+                              on_drain_done, m);
         if (r >= 0)
                 r = sd_event_add_time(m->event, &m->request_timer, CLOCK_MONOTONIC, USEC_INFINITY,
                                       0, on_request_timeout, m);
@@ -570,22 +629,27 @@ int manager_start(Manager *m)
         sd_event_source_set_enabled(m->drain_timer, SD_EVENT_OFF);
         sd_event_source_set_enabled(m->request_timer, SD_EVENT_OFF);
 
-        r = peer_new(m->event, m->config, m->key, &peer_callbacks, m, &m->peer);
+        /* Each check's own checker process loads and configures its plugin; their answers are
+         * the validation, so no plugin is loaded twice. */
+        m->checks = calloc(m->config->n_checks ? m->config->n_checks : 1, sizeof(Check *));
+        if (!m->checks)
+                return log_oom();
+        m->checks_configuring = m->config->n_checks;
+        for (size_t i = 0; i < m->config->n_checks; i++) {
+                r = check_new(m->event, &m->config->checks[i], m->checker_path,
+                              manager_check_verdict, m, &m->checks[i]);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to start check %s: %m",
+                                               m->config->checks[i].name);
+                check_set_configured_handler(m->checks[i], on_check_configured);
+                m->n_checks++;
+        }
+        if (m->n_checks == 0)
+                return manager_start_serving(m);
+        r = sd_event_add_time_relative(m->event, &m->configure_deadline, CLOCK_MONOTONIC,
+                                       MANAGER_CONFIGURE_TIMEOUT, 0, on_configure_deadline, m);
         if (r < 0)
-                return r;
-
-        manager_dispatch(m, ROLE_EVENT_BOOT);
-        if (m->machine.op != ROLE_OP_BOOT_PROBE)
-                (void)service_set_probe(m->services, services_probed_passive, m);
-        manager_update_checks(m);
-        manager_update_peer_view(m);
-
-        log_info("vacataire %s: node %s (%s), peer %s at %s, %zu checks, %zu services",
-                 VACATAIRE_VERSION, m->config->node_name, home_role_to_string(m->config->role),
-                 m->config->peer_name, m->config->peer_address_string, m->config->n_checks,
-                 m->config->n_services);
-        sd_notify(false, "READY=1");
-        manager_notify_status(m);
+                return log_error_errno(r, "Failed to set up timers: %m");
         return 0;
 }
 

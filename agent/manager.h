@@ -14,6 +14,8 @@
 #include "state.h"
 
 #define MANAGER_EVENT_QUEUE_MAX 32
+/* How long every check plugin has to load before the agent refuses to start. */
+#define MANAGER_CONFIGURE_TIMEOUT (30 * USEC_PER_SEC)
 
 /* Owns the event loop and every event source, and drives the role machine. */
 typedef struct Manager {
@@ -46,6 +48,10 @@ typedef struct Manager {
         char peer_reason[FRAME_MAX_PAYLOAD + 1];
 
         sd_event_source *init_dead_timer;
+        sd_event_source *configure_deadline;
+        size_t checks_configuring;
+        bool configure_failed;
+        bool started; /* every plugin loaded; peer link up; role machine booted */
         sd_event_source *drain_timer;
         sd_event_source *request_timer;
         sd_event_source *sigterm, *sigint, *sighup;

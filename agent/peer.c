@@ -21,6 +21,7 @@ typedef struct PeerConn {
         bool outgoing;
         bool connecting;
         bool authenticated;
+        usec_t accepted; /* CLOCK_MONOTONIC; the oldest pending connection is shed first */
         sd_event_source *io;
         sd_event_source *deadline; /* handshake must finish in time */
         FrameSession session;
@@ -347,6 +348,7 @@ static int conn_new(Peer *p, int fd, bool outgoing, const char *address, PeerCon
         c->peer = p;
         c->fd = fd;
         c->outgoing = outgoing;
+        c->accepted = now_usec(CLOCK_MONOTONIC);
         snprintf(c->address, sizeof(c->address), "%s", address);
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         r = sd_event_add_io(p->event, &c->io, fd, EPOLLIN | (outgoing ? EPOLLOUT : 0), conn_io, c);
@@ -382,9 +384,17 @@ static int listen_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 if (!p->pending[slot])
                         break;
         if (slot == PEER_PENDING_MAX) {
-                peer_log_refusal(p, address, "too many unauthenticated connections", 0);
-                close(cfd);
-                return 0;
+                /* Full: shed the oldest, not the newcomer. Refusing newcomers would let a
+                 * stranger who keeps every slot busy lock the real peer out after any blip of
+                 * the link, and so cause a failover; shedding the oldest leaves the peer a
+                 * slot for the few milliseconds its handshake takes. */
+                slot = 0;
+                for (size_t i = 1; i < PEER_PENDING_MAX; i++)
+                        if (p->pending[i]->accepted < p->pending[slot]->accepted)
+                                slot = i;
+                peer_log_refusal(p, p->pending[slot]->address,
+                                 "too many unauthenticated connections, dropping the oldest", 0);
+                peer_drop_conn(p, p->pending[slot]);
         }
         if (conn_new(p, cfd, false, address, &c) < 0) {
                 close(cfd);

@@ -177,6 +177,16 @@ static void become_serving(RoleOutput *o, const RoleFacts *f)
         o->machine.state = serving_state(f);
 }
 
+/* Why a node whose check fails keeps serving: what status, the log and notify show. */
+static const char *degraded_reason(const RoleFacts *f)
+{
+        if (!f->peer_connected)
+                return "check failing and the peer is unreachable: staying active, degraded";
+        if (!(f->peer_flags & ROLE_FLAG_HEALTHY))
+                return "check failing and the peer is unhealthy: staying active, degraded";
+        return "check failing and the peer cannot take over: staying active, degraded";
+}
+
 /* Steady-state rules, applied after every event when nothing is in flight. */
 static void settle(RoleOutput *o, const RoleFacts *f)
 {
@@ -202,8 +212,7 @@ static void settle(RoleOutput *o, const RoleFacts *f)
                 if (f->checks_failing && m->state == ROLE_ACTIVE) {
                         m->state = ROLE_DEGRADED;
                         o->actions |= ROLE_ACTION_ALERT;
-                        o->message = "check failing and the peer cannot take over: staying active, "
-                                     "degraded";
+                        o->message = degraded_reason(f);
                 } else if (!f->checks_failing && m->state == ROLE_DEGRADED) {
                         m->state = ROLE_ACTIVE;
                         o->message = "checks pass again";

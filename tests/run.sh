@@ -55,7 +55,7 @@ run_ctest build
 
 echo "== build-asan/ (ASan+UBSan)"
 build build-asan -DVACATAIRE_SANITIZE=ON
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+ASAN_OPTIONS=detect_leaks=1:handle_segv=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         run_ctest build-asan -L 'unit|integration' -LE 'slow'
 
 if [ -f tests/fuzz/CMakeLists.txt ]; then

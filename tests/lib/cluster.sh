@@ -7,8 +7,30 @@ VC_BUILD=${VC_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../build" && pwd)}
 VC_SOURCE=${VC_SOURCE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 VC_TMP=$(mktemp -d /tmp/vc-test.XXXXXX)
 chmod 755 "$VC_TMP"
-# A port block per run, so tests can run side by side.
-VC_PORT_BASE=${VC_PORT_BASE:-$((20000 + ($$ % 400) * 100))}
+# A block of 100 ports per run, so tests can run side by side: below the ephemeral range
+# (32768-60999), where no client connection takes them, and claimed with a lock directory
+# that names our PID (a dead owner's lock is taken over).
+VC_PORT_LOCK=
+vc_claim_ports() {
+        local i base lock owner
+        for i in $(seq 0 119); do
+                base=$((20000 + (($$ + i) % 120) * 100))
+                lock=/tmp/vc-ports.$base
+                if ! mkdir "$lock" 2>/dev/null; then
+                        owner=$(cat "$lock/pid" 2>/dev/null)
+                        [ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null || continue
+                        mv "$lock" "$lock.stale.$$" 2>/dev/null || continue
+                        rm -rf "$lock.stale.$$"
+                        mkdir "$lock" 2>/dev/null || continue
+                fi
+                echo $$ >"$lock/pid"
+                VC_PORT_LOCK=$lock
+                VC_PORT_BASE=$base
+                return 0
+        done
+        VC_PORT_BASE=$((20000 + ($$ % 120) * 100))
+}
+[ -n "${VC_PORT_BASE:-}" ] || vc_claim_ports
 declare -A VC_AGENT_PID=()
 
 vc_log() { printf '%s [%s] %s\n' "$(date +%H:%M:%S.%3N)" "${VC_TEST_NAME:-test}" "$*" >&2; }
@@ -22,11 +44,12 @@ vc_fail() {
         exit 1
 }
 
+# Stops everything the test started and removes its files. Returns 1 (after printing them) when
+# an agent's log holds a sanitizer report. Scripts with an EXIT trap of their own call it there.
 vc_cleanup() {
-        local rc=$? pid f deadline
+        local pid f deadline status=0
         [ -z "${VC_KEEP:-}" ] || echo "files kept in $VC_TMP" >&2
-        # Quiet from here (bash would report every agent it sees killed); fd 3 still reaches
-        # the test's stderr.
+        # Quiet meanwhile: bash would report every agent it sees killed.
         exec 3>&2 2>/dev/null
         [ -n "${VC_TIMER_PID:-}" ] && kill "$VC_TIMER_PID"
         [ -n "${VC_MONITOR_PID:-}" ] && kill -9 "$VC_MONITOR_PID"
@@ -41,19 +64,26 @@ vc_cleanup() {
                 [ -f "$f" ] && kill -9 "$(cat "$f")"
         done
         for pid in "${VC_AGENT_PID[@]}"; do wait "$pid"; done
-        # A test that passed fails on any sanitizer report in an agent's log.
-        if [ "$rc" = 0 ] && grep -qE "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$VC_TMP"/*/agent.log; then
-                for f in "$VC_TMP"/*/agent.log; do
-                        grep -qE "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$f" || continue
-                        echo "FAIL: sanitizer report in $f:" >&3
-                        grep -E -A 12 "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$f" | head -40 >&3
-                done
-                rc=1
-        fi
+        VC_AGENT_PID=()
+        for f in "$VC_TMP"/*/agent.log; do
+                grep -qE "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$f" || continue
+                echo "FAIL: sanitizer report in $f:" >&3
+                grep -E -A 12 "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$f" | head -40 >&3
+                status=1
+        done
         [ -n "${VC_KEEP:-}" ] || rm -rf "$VC_TMP"
+        [ -z "$VC_PORT_LOCK" ] || rm -rf "$VC_PORT_LOCK"
+        exec 2>&3 3>&-
+        return $status
+}
+
+# Keeps the test's exit status, except that a sanitizer report fails a test that passed.
+vc_exit() {
+        local rc=$?
+        vc_cleanup || [ "$rc" != 0 ] || rc=1
         exit "$rc"
 }
-trap vc_cleanup EXIT
+trap vc_exit EXIT
 
 vc_port() { echo $((VC_PORT_BASE + $1)); }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: AGPL-3.0-or-later
-"""A hostile client of the vacataire peer port, for tests/integration/test-hostile-*.
+"""A hostile client of the vacataire peer port (and control socket), for tests/integration/test-hostile-*.
 
 It speaks the wire format of agent/frame.h independently (header, payload, HMAC-SHA256 over
 receiver_nonce || sender_nonce || header || payload), so it can send frames that are almost
@@ -21,6 +21,10 @@ agent behaved (closed the connection in time, never answered a forged frame), 1 
     hostile-peer.py snapshot|steady --ctl CTL --baseline FILE [--settle S] SOCKET...
                               records each agent's state, epoch and peer link; then checks
                               they are unchanged and that status answers within 1 s
+    hostile-peer.py control-send SOCKET DATA [--shutdown]
+                              raw bytes (a Python bytes expression) on the control socket
+    hostile-peer.py control-flood SOCKET [--count N] [--seconds S] [--reopen]
+                              idle connections held on the control socket
     hostile-peer.py mitm      LISTEN_PORT TARGET --record DIR
                               a recording TCP relay; SIGUSR1 makes it send the next complete
                               frame from the dialing side twice (a replay on the same
@@ -303,6 +307,8 @@ def ctl_status(ctl, sock):
     try:
         s = json.loads(out.stdout)
     except ValueError:
+        sys.stderr.write("%s: status: exit %d: %s" % (sock, out.returncode,
+                                                      out.stderr.decode(errors="replace")))
         return None, took
     return {"state": s["state"], "epoch": s["epoch"], "handed_over": s.get("handed_over"),
             "peer_connected": s["peer"]["connected"], "peer_state": s["peer"]["state"]}, took
@@ -333,12 +339,77 @@ def cmd_steady(a):
             slowest = max(slowest, took)
             if now[sock] is None or took > 1.0:
                 return report(False, check="steady", socket=sock, answered_in=took,
-                              error="status did not answer within 1 s")
+                              error="no status answer within 1 s")
         if now == base:
             return report(True, check="steady", slowest_answer=round(slowest, 3))
         if time.monotonic() > deadline:
             return report(False, check="steady", expected=base, got=now)
         time.sleep(0.1)
+
+
+def cmd_control_send(a):
+    """Sends DATA (a Python bytes expression, e.g. b'x' * 2000) on the control socket, optionally shuts down the
+    sending side, and prints the reply; the agent must answer (or close) within 2 s."""
+    data = eval(a.data, {"__builtins__": {}})  # the test's own expression, not outside input
+    if not isinstance(data, bytes):
+        return report(False, attack="control-send", error="DATA is not bytes")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2.0)
+    try:
+        s.connect(a.socket)
+    except OSError as e:
+        return report(False, attack="control-send", error=str(e))
+    send_quietly(s, data)
+    if a.shutdown:
+        try:
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+    took, reply = wait_closed(s, 2.0)
+    s.close()
+    print(reply.decode(errors="replace"), end="", flush=True)
+    return 0 if took is not None else 1
+
+
+def cmd_control_flood(a):
+    """Holds count idle connections on the control socket for seconds (with reopen, each one
+    the agent closes is opened again at once)."""
+    sel = selectors.DefaultSelector()
+    opened = closed = errors = 0
+    deadline = time.monotonic() + a.seconds
+
+    def open_one():
+        nonlocal opened, errors
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(a.socket)
+        except OSError:
+            errors += 1
+            s.close()
+            return
+        s.setblocking(False)
+        opened += 1
+        sel.register(s, selectors.EVENT_READ)
+
+    for _ in range(a.count):
+        open_one()
+    while time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=max(0.0, min(0.2, deadline - time.monotonic()))):
+            try:
+                data = key.fileobj.recv(4096)
+            except OSError:
+                data = b""
+            if data:
+                continue
+            sel.unregister(key.fileobj)
+            key.fileobj.close()
+            closed += 1
+            if a.reopen and time.monotonic() < deadline:
+                open_one()
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()
+    return report(True, attack="control-flood", opened=opened, closed_by_agent=closed,
+                  connect_errors=errors)
 
 
 def cmd_mitm(a):
@@ -461,6 +532,15 @@ def main():
         sp.add_argument("--baseline", required=True)
         sp.add_argument("--settle", type=float, default=0.0)
         sp.add_argument("sockets", nargs="+")
+    sp = add("control-send", cmd_control_send, target=False)
+    sp.add_argument("socket")
+    sp.add_argument("data")
+    sp.add_argument("--shutdown", action="store_true")
+    sp = add("control-flood", cmd_control_flood, target=False)
+    sp.add_argument("socket")
+    sp.add_argument("--count", type=int, default=200)
+    sp.add_argument("--seconds", type=float, default=5.0)
+    sp.add_argument("--reopen", action="store_true")
     sp = add("mitm", cmd_mitm, target=False)
     sp.add_argument("listen_port", type=int)
     sp.add_argument("target")

@@ -8,11 +8,14 @@
 #   lb   10.213.X.1   br0; haproxy on :80, its stats on :8404
 #   a    10.213.X.11  eth0 (veth VN"a"0 in lb); agent :7411, agent-check :7412, http :7413,
 #   b    10.213.X.12  eth0 (veth VN"b"0 in lb)       service (busybox httpd) :80
+# The hosts' names (and nodes' names) are $VN_A and $VN_B, "a" and "b" unless set before sourcing.
 
 # shellcheck source=cluster.sh
 . "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
 
 VN=vt$$
+VN_A=${VN_A:-a}
+VN_B=${VN_B:-b}
 VN_X=$((($$ % 250) + 1))
 VN_NET=10.213.$VN_X
 VN_LB_IP=$VN_NET.1
@@ -34,8 +37,8 @@ vn_exec() { # vn_exec HOST CMD...: runs CMD inside HOST's namespace
 vn_ip() {
         case $1 in
         lb) echo "$VN_LB_IP" ;;
-        a) echo "$VN_NET.11" ;;
-        b) echo "$VN_NET.12" ;;
+        "$VN_A") echo "$VN_NET.11" ;;
+        "$VN_B") echo "$VN_NET.12" ;;
         *) vc_fail "unknown host $1" ;;
         esac
 }
@@ -44,29 +47,39 @@ vn_now() { date +%s.%N; }
 vn_ms() { python3 -c "import sys; print(round((float(sys.argv[2]) - float(sys.argv[1])) * 1000))" "$1" "$2"; }
 
 vn_cleanup() {
-        local ns pid
-        [ -n "$VN_CLIENT_PID" ] && kill -9 "$VN_CLIENT_PID" 2>/dev/null
-        [ -n "$VN_HAPROXY_PID" ] && kill -9 "$VN_HAPROXY_PID" 2>/dev/null
-        for pid in "${VN_PAGE_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
-        # Agents and services first (cluster.sh), then anything else still inside our namespaces:
-        # a namespace lives on while a process holds it.
+        local rc=$? ns pid deadline
+        {
+                [ -n "$VN_CLIENT_PID" ] && kill -9 "$VN_CLIENT_PID"
+                [ -n "$VN_HAPROXY_PID" ] && kill -9 "$VN_HAPROXY_PID"
+                for pid in "${VN_PAGE_PIDS[@]}"; do kill -9 "$pid"; done
+                # Agents get SIGTERM first, so that a sanitizer build checks their exit for leaks.
+                for pid in "${VC_AGENT_PID[@]}"; do kill -TERM "$pid"; done
+                deadline=$(($(date +%s%N) + 3000000000))
+                for pid in "${VC_AGENT_PID[@]}"; do
+                        while kill -0 "$pid" && [ "$(date +%s%N)" -lt "$deadline" ]; do sleep 0.02; done
+                        kill -9 "$pid"
+                        wait "$pid"
+                done
+                # Then whatever else still runs inside our namespaces (services, their helpers):
+                # a namespace lives on while a process holds it.
+                for ns in "${VN_NAMESPACES[@]}"; do
+                        for pid in $(ip netns pids "$ns"); do kill -9 "$pid"; done
+                done
+                for ns in "${VN_NAMESPACES[@]}"; do ip netns del "$ns"; done
+        } 2>/dev/null
+        # cluster.sh's cleanup (sanitizer reports in the logs, temporary files) ends the script
+        # with the test's status.
+        (exit "$rc")
         vc_cleanup
-        for ns in "${VN_NAMESPACES[@]}"; do
-                for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-        done
-        for ns in "${VN_NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
-        return 0
 }
 trap vn_cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Skips (77) only when this machine cannot create a network namespace (not root, or a container
+# without CAP_SYS_ADMIN); everything else missing is a failure.
 vn_require_root() {
-        [ "$(id -u)" -eq 0 ] || {
-                echo "SKIP: needs root (network namespaces)" >&2
-                exit 77
-        }
         if ! ip netns add "$VN-probe" 2>"$VC_TMP/netns.err"; then
-                echo "SKIP: 'ip netns add' failed: $(cat "$VC_TMP/netns.err")" >&2
+                echo "SKIP: 'ip netns add' failed (uid $(id -u)): $(cat "$VC_TMP/netns.err")" >&2
                 exit 77
         fi
         ip netns del "$VN-probe"
@@ -101,10 +114,10 @@ vn_network_up() {
         ip -n "$lb" link add br0 type bridge
         ip -n "$lb" addr add "$VN_LB_IP/24" dev br0
         ip -n "$lb" link set br0 up
-        vn_add_host a
-        vn_add_host b
+        vn_add_host "$VN_A"
+        vn_add_host "$VN_B"
         local h i
-        for h in a b; do
+        for h in "$VN_A" "$VN_B"; do
                 for i in $(seq 100); do
                         ip -n "$lb" -o link show dev "$VN${h}0" | grep -q "state UP" &&
                                 ip -n "$(vn_ns "$h")" -o link show dev eth0 | grep -q "state UP" &&
@@ -113,7 +126,7 @@ vn_network_up() {
                         sleep 0.05
                 done
         done
-        vc_log "network: $VN-{a,b,lb}, $VN_NET.0/24"
+        vc_log "network: namespaces $VN-{$VN_A,$VN_B,lb}, $VN_NET.0/24"
 }
 
 # Partition a host from everyone (its side of the wire stays up, so nothing rebinds).
@@ -207,15 +220,15 @@ vn_wait_serving() { # vn_wait_serving NAME yes|no [SECONDS]
 }
 
 vn_pair_up() { # a = master, b = standby; a active and serving, b passive
-        vn_node a master b
-        vn_node b standby a
-        vn_start a
-        vn_start b
-        vc_wait_state a active 15
-        vc_wait_state b passive 10
-        vn_wait_serving a yes 5
-        vn_wait_serving b no 1
-        vc_log "pair up: a active, b passive"
+        vn_node "$VN_A" master "$VN_B"
+        vn_node "$VN_B" standby "$VN_A"
+        vn_start "$VN_A"
+        vn_start "$VN_B"
+        vc_wait_state "$VN_A" active 15
+        vc_wait_state "$VN_B" passive 10
+        vn_wait_serving "$VN_A" yes 5
+        vn_wait_serving "$VN_B" no 1
+        vc_log "pair up: $VN_A active, $VN_B passive"
 }
 
 # haproxy in lb, both hosts as servers. VN_AGENT_CHECK=no leaves out the agent-check.
@@ -243,8 +256,8 @@ frontend web
 backend web
     balance roundrobin
     default-server check inter 100 fall 1 rise 1$agent
-    server a $(vn_ip a):80
-    server b $(vn_ip b):80
+    server $VN_A $(vn_ip "$VN_A"):80
+    server $VN_B $(vn_ip "$VN_B"):80
 
 listen stats
     bind $VN_LB_IP:8404
@@ -256,7 +269,7 @@ EOF
         VN_HAPROXY_PID=$!
         local i
         for i in $(seq 100); do
-                vn_lb_status a >/dev/null 2>&1 && break
+                vn_lb_status "$VN_A" >/dev/null 2>&1 && break
                 kill -0 "$VN_HAPROXY_PID" 2>/dev/null || vc_fail "haproxy exited: $(cat "$VC_TMP/haproxy.log")"
                 sleep 0.05
         done
@@ -325,4 +338,16 @@ EOF
 # Epoch time at which NODE first answered a request sent after epoch time T, or "none".
 vn_client_first_after() { # vn_client_first_after NODE T
         vn_client_json "next((a for w, n, a in s['switches'] if n == '$1' and w >= $2), 'none')"
+}
+
+# Ends a test: a sanitizer report in any agent's log fails it even if the scenario passed.
+vn_finish() { # vn_finish SUMMARY
+        local n
+        for n in "$VN_A" "$VN_B"; do
+                [ -f "$VC_TMP/$n/agent.log" ] || continue
+                if grep -qE "AddressSanitizer|LeakSanitizer|runtime error:" "$VC_TMP/$n/agent.log"; then
+                        vc_fail "sanitizer report in $n's log"
+                fi
+        done
+        vc_log "PASS: $*"
 }

@@ -7,7 +7,9 @@
 #       sd_user_up                # systemd --user with its session bus, ready
 #       sd_user_unit h.service <<EOF ... EOF    # installs a unit and reloads
 #       sd_user_ctl start h.service; sd_user_wait_state h.service active 5
-# Teardown runs on EXIT (after any EXIT trap set before sd_user_up, e.g. cluster.sh's).
+# Teardown runs on EXIT (before any EXIT trap set earlier, e.g. cluster.sh's, which still sees the
+# test's exit status). Should the test shell end without it (a trap replaced, or the shell killed),
+# a watcher process started by sd_user_up tears the manager down instead.
 # Or as a wrapper that runs one command inside such a manager (unit test binaries use this):
 #       bash tests/lib/systemd-user.sh run COMMAND [ARGS...]
 # Both exit 77 when systemd or dbus-daemon is not installed.
@@ -25,6 +27,7 @@
 SD_USER_SYSTEMD=${SD_USER_SYSTEMD:-/lib/systemd/systemd}
 SD_USER_TMP=
 SD_USER_PID=
+SD_USER_WATCHER_PID=
 SD_USER_CGROUP=
 SD_USER_UNIT_DIR=
 
@@ -85,13 +88,15 @@ _sd_user_wait_gone() {
         ! kill -0 "$1" 2>/dev/null
 }
 
+# Puts $1 first in the EXIT trap, keeping the exit status for what was there (cluster.sh's
+# vc_cleanup reads it, and ends with exit).
 _sd_user_add_exit_trap() {
         local prev
         prev=$(trap -p EXIT)
         prev=${prev#"trap -- '"}
         prev=${prev%"' EXIT"}
         # shellcheck disable=SC2064
-        trap "${prev:+$prev; }$1" EXIT
+        trap "_sd_user_rc=\$?; $1; (exit \$_sd_user_rc)${prev:+; $prev}" EXIT
 }
 
 _sd_user_write_bus_units() {
@@ -158,11 +163,23 @@ sd_user_up() {
                 sleep 0.05
         done
         [ "$i" -lt 200 ] || sd_user_die "systemd --user is not on the session bus after 10 s"
+        # The safety net: $$ is the test shell, also in this subshell.
+        (
+                while kill -0 $$ 2>/dev/null; do sleep 0.2; done
+                SD_USER_WATCHER_PID=
+                sd_user_down
+        ) </dev/null >/dev/null 2>&1 &
+        SD_USER_WATCHER_PID=$!
         sd_user_log "systemd --user up (pid $SD_USER_PID, cgroup $SD_USER_CGROUP)"
 }
 
 sd_user_down() {
         local pid d i
+        if [ -n "$SD_USER_WATCHER_PID" ]; then
+                kill "$SD_USER_WATCHER_PID" 2>/dev/null
+                wait "$SD_USER_WATCHER_PID" 2>/dev/null
+                SD_USER_WATCHER_PID=
+        fi
         if [ -n "$SD_USER_PID" ]; then
                 # The manager stops its units (and the bus) on SIGTERM; test units keep their stop
                 # timeouts short.

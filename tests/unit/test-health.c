@@ -404,6 +404,48 @@ static void test_connections_bounded(void **state)
                 close(fds[i]);
 }
 
+static void run_for(Fixture *f, usec_t duration)
+{
+        usec_t deadline = now_usec(CLOCK_MONOTONIC) + duration;
+
+        while (now_usec(CLOCK_MONOTONIC) < deadline)
+                assert_true(sd_event_run(f->event, 10 * USEC_PER_MSEC) >= 0);
+}
+
+static void test_make_before_break_announces_before_draining(void **state)
+{
+        Fixture *f = *state;
+        Exchange x;
+
+        /* Break-before-make (the default): stopping drains at once. */
+        f->state = "stopping";
+        assert_agent_line(f, "drain\n");
+        http_get(f, "GET / HTTP/1.0\r\n\r\n", &x);
+        assert_http(&x, "HTTP/1.0 503 ", "stopping\n");
+
+        /* Make-before-break: for the first half of drain_time the balancer still sees this node
+         * serving, so that it has seen the peer up before this one is drained. */
+        f->config.handover = HANDOVER_MAKE_BEFORE_BREAK;
+        f->config.drain_time = 600 * USEC_PER_MSEC;
+        health_server_update(f->server, &f->config);
+        f->state = "active";
+        assert_agent_line(f, "up ready\n");
+        f->state = "stopping";
+        assert_agent_line(f, "up ready\n");
+        http_get(f, "GET / HTTP/1.0\r\n\r\n", &x);
+        assert_http(&x, "HTTP/1.0 200 ", "stopping\n");
+        run_for(f, 350 * USEC_PER_MSEC);
+        assert_agent_line(f, "drain\n");
+        http_get(f, "GET / HTTP/1.0\r\n\r\n", &x);
+        assert_http(&x, "HTTP/1.0 503 ", "stopping\n");
+
+        /* The next handover announces again. */
+        f->state = "passive";
+        assert_agent_line(f, "down\n");
+        f->state = "stopping";
+        assert_agent_line(f, "up ready\n");
+}
+
 static void test_no_listeners(void **state)
 {
         sd_event *e = NULL;
@@ -480,6 +522,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_http_oversize, setup, teardown),
             cmocka_unit_test_setup_teardown(test_silent_client_closed_at_deadline, setup, teardown),
             cmocka_unit_test_setup_teardown(test_connections_bounded, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_make_before_break_announces_before_draining, setup,
+                                            teardown),
             cmocka_unit_test(test_no_listeners),
             cmocka_unit_test_setup_teardown(test_address_in_use, setup, teardown),
             cmocka_unit_test(test_ipv6),

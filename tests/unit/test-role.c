@@ -280,6 +280,26 @@ static void test_messages(void **state)
         }
 }
 
+/* A node that stays active with a failing check says what keeps the peer from taking over. */
+static void test_degraded_reason(void **state)
+{
+        RoleMachine m = {.state = ROLE_ACTIVE, .epoch = 1};
+        RoleFacts unreachable = {FAILING};
+        RoleFacts unhealthy = {FAILING, PEER(PASSIVE, 0, 0)};
+        RoleFacts in_fault = {FAILING, PEER(FAULT, H, 0)};
+        RoleOutput o;
+
+        o = role_step(&m, &unreachable, ROLE_EVENT_CHECKS_CHANGED);
+        assert_int_equal(o.machine.state, ROLE_DEGRADED);
+        assert_non_null(strstr(o.message, "peer is unreachable"));
+        o = role_step(&m, &unhealthy, ROLE_EVENT_CHECKS_CHANGED);
+        assert_int_equal(o.machine.state, ROLE_DEGRADED);
+        assert_non_null(strstr(o.message, "peer is unhealthy"));
+        o = role_step(&m, &in_fault, ROLE_EVENT_CHECKS_CHANGED);
+        assert_int_equal(o.machine.state, ROLE_DEGRADED);
+        assert_non_null(strstr(o.message, "peer cannot take over"));
+}
+
 /* Every state and event has a name, and names round-trip. */
 static void test_string_tables(void **state)
 {
@@ -376,6 +396,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_rows),
             cmocka_unit_test(test_messages),
+            cmocka_unit_test(test_degraded_reason),
             cmocka_unit_test(test_string_tables),
             cmocka_unit_test(test_two_machines_handover),
             cmocka_unit_test(test_failed_over_flag),
