@@ -63,8 +63,8 @@ const char *health_agent_reply(const char *state)
 {
         /* "ready" undoes a drain we asked for in an earlier handover: haproxy keeps an
          * agent-set admin state until the agent itself reverts it. "drain" (weight 0, the server
-         * stays up) sends no new requests but lets those in flight finish, while "down" would let
-         * haproxy act on them as on a dead server. */
+         * stays up) sends no new requests but lets those in flight finish; "down" would report a
+         * failed server, and with "on-marked-down shutdown-sessions" cut them. */
         if (health_state_is_serving(state))
                 return "up ready\n";
         if (streq_ptr(state, "stopping"))
@@ -461,6 +461,8 @@ int health_server_new(sd_event *e, const Config *c, HealthStateFn fn, void *user
 
 void health_server_update(HealthServer *s, const Config *c)
 {
+        if (!s)
+                return;
         s->announce_time = c->handover == HANDOVER_MAKE_BEFORE_BREAK ? c->drain_time / 2 : 0;
 }
 

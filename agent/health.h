@@ -33,7 +33,8 @@ bool health_state_is_serving(const char *state);
 /* Opens the listeners the configuration asks for; with neither, *ret is a server with none. */
 int health_server_new(sd_event *e, const Config *c, HealthStateFn fn, void *userdata,
                       HealthServer **ret);
-/* After a reload: takes the handover mode and drain_time (the listeners stay as they are). */
+/* After a reload: takes the handover mode and drain_time (the listeners stay as they are).
+ * Accepts NULL. */
 void health_server_update(HealthServer *s, const Config *c);
 HealthServer *health_server_free(HealthServer *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(HealthServer *, health_server_free);

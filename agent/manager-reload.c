@@ -163,6 +163,7 @@ static int manager_reload_apply(Manager *m, Config *n, char **ret_message)
         }
 
         peer_set_config(m->peer, n);
+        health_server_update(m->health, n);
         log_notice("Configuration reloaded from %s: %zu checks (%zu unchanged), %zu services",
                    n->path, n->n_checks, kept, n->n_services);
         config_free(m->config);

@@ -149,6 +149,7 @@ static void services_probed_passive(ServiceSet *s, int result, const char *messa
 {
         Manager *m = userdata;
 
+        m->startup_probe = false;
         /* Not stopped by us: they may be the only thing serving if saved state was lost. The
          * operator decides; we say so loudly. */
         if (result != -ESRCH && !role_state_is_serving(m->machine.state) &&
@@ -226,6 +227,14 @@ static void manager_apply(Manager *m, const RoleOutput *o, RoleState old_state, 
         manager_update_peer_view(m);
         manager_save_state(m);
 
+        /* The start-up look at the services only informs the operator: the role's own start or
+         * stop must not fail on it (a slow status command would leave nobody serving). */
+        if ((a & (ROLE_ACTION_START_SERVICES | ROLE_ACTION_STOP_SERVICES |
+                  ROLE_ACTION_PROBE_SERVICES)) &&
+            m->startup_probe) {
+                service_set_cancel(m->services);
+                m->startup_probe = false;
+        }
         if (a & ROLE_ACTION_START_SERVICES) {
                 r = service_set_start(m->services, services_started, m);
                 if (r < 0) {
@@ -527,7 +536,7 @@ static int manager_start_serving(Manager *m)
         m->started = true;
         manager_dispatch(m, ROLE_EVENT_BOOT);
         if (m->machine.op != ROLE_OP_BOOT_PROBE)
-                (void)service_set_probe(m->services, services_probed_passive, m);
+                m->startup_probe = service_set_probe(m->services, services_probed_passive, m) >= 0;
         manager_update_checks(m);
         manager_update_peer_view(m);
 

@@ -51,7 +51,8 @@ typedef struct Manager {
         sd_event_source *configure_deadline;
         size_t checks_configuring;
         bool configure_failed;
-        bool started; /* every plugin loaded; peer link up; role machine booted */
+        bool started;       /* every plugin loaded; peer link up; role machine booted */
+        bool startup_probe; /* the services' status, looked at once at start while passive */
         sd_event_source *drain_timer;
         sd_event_source *request_timer;
         sd_event_source *sigterm, *sigint, *sighup;

@@ -434,6 +434,26 @@ static void on_stopped(RoleOutput *o, const RoleFacts *f)
         }
 }
 
+/* Operator takeover, make-before-break, we serve and wait for the old node to stop. Its
+ * heartbeats settle the wait even when RELEASED never comes (lost with a connection, or the peer
+ * gave up its handover after losing us for a moment): waiting on would leave two active nodes,
+ * neither holding an election while we look busy. */
+static void on_await_released_peer_state(RoleOutput *o, const RoleFacts *f)
+{
+        if (!f->peer_connected || (f->peer_flags & ROLE_FLAG_BUSY))
+                return;
+        if (peer_idle_passive(f)) {
+                become_serving(o, f);
+                finish_operator(o, true, "takeover complete: the peer has stopped");
+        } else if (role_state_is_serving(f->peer_state)) {
+                become_serving(o, f);
+                finish_operator(o, false,
+                                "the peer abandoned the handover and still serves: the node with "
+                                "the higher epoch stays");
+                o->actions |= ROLE_ACTION_ALERT;
+        }
+}
+
 RoleOutput role_step(const RoleMachine *in, const RoleFacts *f, RoleEvent event)
 {
         RoleOutput o = {.machine = *in};
@@ -470,6 +490,8 @@ RoleOutput role_step(const RoleMachine *in, const RoleFacts *f, RoleEvent event)
                 break;
         case ROLE_EVENT_PEER_STATE:
                 m->peer_seen = true;
+                if (m->op == ROLE_OP_AWAIT_RELEASED)
+                        on_await_released_peer_state(&o, f);
                 break;
         case ROLE_EVENT_PEER_LOST:
                 on_peer_lost(&o, f);

@@ -331,7 +331,6 @@ static int service_set_run_command(ServiceSet *s, Service *svc, ServiceAction ac
                              service_set_on_command_done, s, &s->command);
         if (r < 0)
                 return r;
-        command_release(s->command);
         scope_timeout = svc->timeout / 2;
         if (scope_timeout == 0 || scope_timeout > SERVICE_SCOPE_TIMEOUT_MAX)
                 scope_timeout = SERVICE_SCOPE_TIMEOUT_MAX;

@@ -13,6 +13,11 @@ enum {
         FUZZ_FRAME_MODE_HELLO,      /* a byte stream on a fresh connection: HELLO expected first */
         FUZZ_FRAME_MODE_SESSION,    /* a byte stream after both HELLOs, recv_counter 0 */
         FUZZ_FRAME_MODE_ROUND_TRIP, /* fields to encode, decode, and tamper with */
+        /* Like HELLO and SESSION, but the harness first writes a valid HMAC into every frame,
+         * so arbitrary headers reach the code behind the HMAC check, as from a peer that has
+         * the key. */
+        FUZZ_FRAME_MODE_SIGNED_HELLO,
+        FUZZ_FRAME_MODE_SIGNED_SESSION,
         _FUZZ_FRAME_MODE_MAX,
 };
 

@@ -3,7 +3,10 @@
  * through frame_decode, on a fresh connection (HELLO path) and after the handshake. Beyond "no
  * crash", it checks what the daemon relies on: a partial frame never changes the session or
  * decodes early, a decoded frame is self-consistent, encode/decode round-trip, and no single
- * flipped byte of an authenticated frame is ever accepted. */
+ * flipped byte of an authenticated frame is ever accepted. Two modes sign whatever the fuzzer
+ * wrote with the real key, to reach the code behind the HMAC check too. */
+#include <sodium.h>
+
 #include "fuzz-check.h"
 
 #include "fuzz-frame-session.h"
@@ -168,6 +171,57 @@ static void fuzz_round_trip(const uint8_t *data, size_t size)
         FUZZ_CHECK(frame_decode(&receiver, buf, len, &out) == -ESTALE);
 }
 
+/* Writes a valid HMAC after each frame of buf, as the peer holding the key would: the fuzzer
+ * controls everything else. hello_done: the receiver has had its HELLO (else the first frame
+ * that says HELLO is signed as one, and announces the sender nonce of the frames after it).
+ * Stops at the first frame that does not fit. */
+static void sign_frames(const uint8_t *receiver_nonce, bool hello_done, uint8_t *buf, size_t len)
+{
+        static const uint8_t zero[FRAME_NONCE_SIZE];
+        uint8_t sender_nonce[FRAME_NONCE_SIZE];
+
+        memset(sender_nonce, FUZZ_NONCE_SENDER, sizeof(sender_nonce));
+        while (len >= FRAME_HEADER_SIZE) {
+                uint32_t payload_len = (uint32_t)buf[8] << 24 | (uint32_t)buf[9] << 16 |
+                                       (uint32_t)buf[10] << 8 | buf[11];
+                bool hello = !hello_done && buf[5] == FRAME_HELLO;
+                crypto_auth_hmacsha256_state st;
+                size_t total;
+
+                if (payload_len > len - FRAME_HEADER_SIZE ||
+                    len - FRAME_HEADER_SIZE - payload_len < FRAME_HMAC_SIZE)
+                        return;
+                if (hello) {
+                        if (payload_len < FRAME_NONCE_SIZE)
+                                return;
+                        memcpy(sender_nonce, buf + FRAME_HEADER_SIZE, FRAME_NONCE_SIZE);
+                        hello_done = true;
+                }
+                total = FRAME_HEADER_SIZE + payload_len + FRAME_HMAC_SIZE;
+                crypto_auth_hmacsha256_init(&st, fuzz_frame_key, sizeof(fuzz_frame_key));
+                crypto_auth_hmacsha256_update(&st, hello ? zero : receiver_nonce,
+                                              FRAME_NONCE_SIZE);
+                crypto_auth_hmacsha256_update(&st, sender_nonce, FRAME_NONCE_SIZE);
+                crypto_auth_hmacsha256_update(&st, buf, FRAME_HEADER_SIZE + payload_len);
+                crypto_auth_hmacsha256_final(&st, buf + FRAME_HEADER_SIZE + payload_len);
+                buf += total;
+                len -= total;
+        }
+}
+
+static void fuzz_signed(bool after_hello, const uint8_t *data, size_t size)
+{
+        FrameSession s;
+        uint8_t *copy = malloc(size ? size : 1);
+
+        FUZZ_CHECK(copy);
+        memcpy(copy, data, size);
+        fuzz_frame_session(&s, FUZZ_NONCE_RECEIVER, FUZZ_NONCE_SENDER, after_hello);
+        sign_frames(s.local_nonce, after_hello, copy, size);
+        fuzz_stream(&s, copy, size);
+        free(copy);
+}
+
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
         FrameSession s;
@@ -183,8 +237,14 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
                 fuzz_frame_session(&s, FUZZ_NONCE_RECEIVER, FUZZ_NONCE_SENDER, true);
                 fuzz_stream(&s, data + 1, size - 1);
                 break;
-        default:
+        case FUZZ_FRAME_MODE_ROUND_TRIP:
                 fuzz_round_trip(data + 1, size - 1);
+                break;
+        case FUZZ_FRAME_MODE_SIGNED_HELLO:
+                fuzz_signed(false, data + 1, size - 1);
+                break;
+        default:
+                fuzz_signed(true, data + 1, size - 1);
                 break;
         }
         return 0;

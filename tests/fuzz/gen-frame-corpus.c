@@ -86,6 +86,8 @@ static void streams(void)
         frame(&s, FRAME_TAKE, 1, "check web failed", &b);
         frame(&s, FRAME_RELEASE, 2, "operator takeover", &b);
         save("hello-stream", &b);
+        b.data[0] = FUZZ_FRAME_MODE_SIGNED_HELLO;
+        save("signed-hello-stream", &b);
 
         b = (Buf){};
         put_byte(&b, FUZZ_FRAME_MODE_HELLO);
@@ -115,6 +117,12 @@ static void streams(void)
         frame(&s, FRAME_RELEASE_REFUSED, 3, "not active", &b);
         frame(&s, FRAME_RELEASED, 0, NULL, &b);
         save("session-stream", &b);
+        b.data[0] = FUZZ_FRAME_MODE_SIGNED_SESSION;
+        save("signed-session-stream", &b);
+        b.data[1 + one_frame + 23] ^= 0x02; /* second frame: counter 2 -> 0, re-signed */
+        save("signed-session-counter-skip", &b);
+        b.data[1 + one_frame + 23] ^= 0x02;
+        b.data[0] = FUZZ_FRAME_MODE_SESSION;
 
         /* The first frame again: a replay on the same connection. */
         put(&b, b.data + 1, one_frame);

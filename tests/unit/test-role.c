@@ -222,6 +222,15 @@ static const Row rows[] = {
         SERVICES_STARTED, ACTIVE, AWAIT_RELEASED, 3, 0, TAKE_DONE),
     ROW("takeover mbb: old node stopped: done", IN(ACTIVE, AWAIT_RELEASED, 3, .operator_op = 1),
         F(MBB, PEER(PASSIVE, H | HO, 2)), PEER_RELEASED, ACTIVE, NONE, 3, 0, OK),
+    ROW("takeover mbb: old node still draining: wait",
+        IN(ACTIVE, AWAIT_RELEASED, 3, .operator_op = 1), F(MBB, PEER(STOPPING, H | M | B, 2)),
+        PEER_STATE, ACTIVE, AWAIT_RELEASED, 3, 0, 0),
+    ROW("takeover mbb: RELEASED lost, old node passive: done",
+        IN(ACTIVE, AWAIT_RELEASED, 3, .operator_op = 1), F(MBB, PEER(PASSIVE, H | M | HO, 2)),
+        PEER_STATE, ACTIVE, NONE, 3, 0, OK),
+    ROW("takeover mbb: old node gave up and serves: stop waiting, election keeps us",
+        IN(ACTIVE, AWAIT_RELEASED, 3, .operator_op = 1), F(MBB, PEER(ACTIVE, H | M, 2)),
+        PEER_STATE, ACTIVE, NONE, 3, 0, ERR | ALERT),
 
     /* Two active nodes (after a partition heals) */
     ROW("both active, peer has higher epoch: yield", IN(ACTIVE, NONE, 3), F(PEER(ACTIVE, H, 5)),

@@ -189,8 +189,16 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+        _cleanup_free_ char *pidfile = NULL, *text = NULL;
+
         if (systemd_missing)
                 return 0;
+        /* A server a failed test left behind. */
+        pidfile = strdup_printf("%s/scoped.pid", tmpdir);
+        if (read_full_file(pidfile, 64, &text, NULL) >= 0 && atoi(text) > 0 &&
+            kill(atoi(text), SIGKILL) == 0)
+                (void)waitpid(atoi(text), NULL, 0);
+        (void)unlink(pidfile);
         (void)system("systemctl --user stop 'vc-*' 'vacataire-*.scope' >/dev/null 2>&1");
         event = sd_event_unref(event);
         return 0;
@@ -226,7 +234,7 @@ static void test_start_stop_state(void **state)
         assert_int_equal(res.result, 0);
         assert_string_equal(res.text, "inactive");
         assert_false(unit_active_state_is_running(res.text));
-        j = NULL;
+        j = unit_job_free(j);
 
         result_clear(&res);
         assert_int_equal(
@@ -490,8 +498,8 @@ static void test_command_in_scope(void **state)
         int port = free_port();
         pid_t pid;
 
-        start = strdup_printf("cat /proc/$$/cgroup > %s; busybox httpd -f -p 127.0.0.1:%d -h %s & "
-                              "echo $! > %s",
+        start = strdup_printf("cat /proc/$$/cgroup > %s; busybox httpd -f -p 127.0.0.1:%d -h %s "
+                              ">/dev/null 2>&1 & echo $! > %s",
                               cgfile, port, tmpdir, pidfile);
         services[0] = (ConfigService){.name = (char *)"web/1",
                                       .start = start,
@@ -531,6 +539,7 @@ static void test_command_in_scope(void **state)
         /* Once its last process is gone, the scope is collected. */
         assert_int_equal(kill(pid, SIGTERM), 0);
         assert_int_equal(waitpid(pid, NULL, 0), pid);
+        assert_int_equal(unlink(pidfile), 0);
         assert_state_within(scope, "inactive", 5 * USEC_PER_SEC);
         result_clear(&res);
 }
