@@ -48,18 +48,11 @@ static void manager_save_state(Manager *m)
             .handed_over = m->machine.handed_over,
             .epoch = m->machine.epoch,
         };
-        int r;
 
         if (m->saved_valid && s.active == m->saved.active &&
             s.handed_over == m->saved.handed_over && s.epoch == m->saved.epoch)
                 return;
-        r = state_save(m->config->state_dir, &s);
-        if (r < 0) {
-                log_error_errno(r,
-                                "Failed to save state in %s (the previous state file is kept): %m",
-                                m->config->state_dir);
-                return;
-        }
+        state_writer_submit(m->state_writer, &s);
         m->saved = s;
         m->saved_valid = true;
 }
@@ -148,15 +141,28 @@ static void services_probed(ServiceSet *s, int result, const char *message, void
 static void services_probed_passive(ServiceSet *s, int result, const char *message, void *userdata)
 {
         Manager *m = userdata;
+        _cleanup_free_ char *running = NULL;
 
         m->startup_probe = false;
+        if (role_state_is_serving(m->machine.state) || m->machine.state == ROLE_STARTING)
+                return;
+        /* Only services a status command says run: one without a status command is unknown. */
+        for (size_t i = 0; i < service_set_count(s); i++) {
+                if (service_set_state(s, i) != SERVICE_RUNNING)
+                        continue;
+                char *joined = strdup_printf("%s%s%s", running ? running : "", running ? ", " : "",
+                                             service_set_name(s, i));
+                if (!joined)
+                        return;
+                free(running);
+                running = joined;
+        }
         /* Not stopped by us: they may be the only thing serving if saved state was lost. The
          * operator decides; we say so loudly. */
-        if (result != -ESRCH && !role_state_is_serving(m->machine.state) &&
-            m->machine.state != ROLE_STARTING)
+        if (running)
                 log_warning("Services are running on this passive node (%s): stop them, or run "
                             "'vacataire-ctl takeover' to make this node serve",
-                            message ? message : "all running");
+                            running);
 }
 
 static usec_t manager_handover_timeout(const Manager *m)
@@ -474,6 +480,8 @@ Manager *manager_free(Manager *m)
         sd_event_source_disable_unref(m->sigterm);
         sd_event_source_disable_unref(m->sigint);
         sd_event_source_disable_unref(m->sighup);
+        /* The last state reaches the disk before we exit. */
+        state_writer_free(m->state_writer);
         key_free(m->key);
         free(m->checker_path);
         config_free(m->config);
@@ -605,6 +613,9 @@ int manager_start(Manager *m)
         r = manager_load_saved_state(m);
         if (r < 0)
                 return r;
+        r = state_writer_new(m->config->state_dir, &m->state_writer);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the state writer: %m");
 
         r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_terminate, m);
         if (r >= 0)

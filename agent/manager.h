@@ -11,6 +11,7 @@
 #include "peer.h"
 #include "role.h"
 #include "service.h"
+#include "state-writer.h"
 #include "state.h"
 
 #define MANAGER_EVENT_QUEUE_MAX 32
@@ -62,6 +63,7 @@ typedef struct Manager {
         size_t queue_len;
         bool dispatching;
 
+        StateWriter *state_writer;
         bool saved_valid;
         SavedState saved;
 } Manager;
