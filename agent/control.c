@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "list.h"
+#include "listener.h"
 #include "log.h"
 
 /* Beyond this many open connections the oldest one still sending its request is dropped, so idle
@@ -11,7 +13,6 @@
 #define CONTROL_CONNECTIONS_MAX 64
 #define CONTROL_READ_TIMEOUT    (5 * USEC_PER_SEC)
 #define CONTROL_WRITE_TIMEOUT   (5 * USEC_PER_SEC)
-#define CONTROL_ACCEPT_BACKOFF  (100 * USEC_PER_MSEC)
 
 typedef enum RequestState {
         REQUEST_READING, /* waiting for the request line */
@@ -36,11 +37,10 @@ struct ControlRequest {
 struct ControlServer {
         sd_event *event;
         char *path;
-        int fd;
+        Listener *listener;
+        bool bound; /* the socket file at path is ours to remove */
         dev_t socket_dev;
         ino_t socket_ino;
-        sd_event_source *listen_source;
-        sd_event_source *backoff_source;
         ControlHandler handler;
         void *userdata;
         ControlRequest *requests_head, *requests_tail; /* oldest first */
@@ -63,14 +63,7 @@ static void request_free(ControlRequest *req)
         ControlServer *s = req->server;
 
         request_close_fd(req);
-        if (req->prev)
-                req->prev->next = req->next;
-        else
-                s->requests_head = req->next;
-        if (req->next)
-                req->next->prev = req->prev;
-        else
-                s->requests_tail = req->prev;
+        LIST_REMOVE(s->requests_head, s->requests_tail, req);
         free(req->command);
         free(req->argument);
         free(req->reply);
@@ -94,22 +87,9 @@ static int request_arm_timer(ControlRequest *req, usec_t timeout)
                                           timeout, 0, on_request_timeout, req);
 }
 
-/* Returns 1 when everything is sent, 0 if the socket is full, -errno if the client is gone. */
 static int request_flush(ControlRequest *req)
 {
-        while (req->reply_sent < req->reply_size) {
-                ssize_t k = send(req->fd, req->reply + req->reply_sent,
-                                 req->reply_size - req->reply_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                return 0;
-                        return -errno;
-                }
-                req->reply_sent += (size_t)k;
-        }
-        return 1;
+        return send_pending(req->fd, req->reply, req->reply_size, &req->reply_sent);
 }
 
 /* Takes ownership of text and sends it; req is freed once it is out or cannot be sent. */
@@ -349,12 +329,7 @@ static int request_new(ControlServer *s, int fd)
         req->server = s;
         req->fd = fd;
         s->n_open++;
-        req->prev = s->requests_tail;
-        if (s->requests_tail)
-                s->requests_tail->next = req;
-        else
-                s->requests_head = req;
-        s->requests_tail = req;
+        LIST_APPEND(s->requests_head, s->requests_tail, req);
 
         r = sd_event_add_io(s->event, &req->io_source, fd, EPOLLIN, on_request_io, req);
         if (r >= 0)
@@ -366,50 +341,23 @@ static int request_new(ControlServer *s, int fd)
         return 0;
 }
 
-static int on_accept_backoff(sd_event_source *source, uint64_t usec, void *userdata)
-{
-        ControlServer *s = userdata;
-
-        s->backoff_source = sd_event_source_disable_unref(s->backoff_source);
-        (void)sd_event_source_set_enabled(s->listen_source, SD_EVENT_ON);
-        return 0;
-}
-
-static int on_accept(sd_event_source *source, int listen_fd, uint32_t revents, void *userdata)
+static void on_accept(Listener *l, int fd, const struct sockaddr *address, socklen_t address_len,
+                      void *userdata)
 {
         ControlServer *s = userdata;
         int r;
 
-        for (;;) {
-                int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-                if (fd < 0) {
-                        if (errno == EINTR || errno == ECONNABORTED)
-                                continue;
-                        if (errno == EAGAIN)
-                                return 0;
-                        log_warning_errno(errno, "Failed to accept a control connection: %m");
-                        /* Out of descriptors: the socket stays readable, so pause instead of
-                         * spinning. */
-                        (void)sd_event_source_set_enabled(s->listen_source, SD_EVENT_OFF);
-                        r = sd_event_add_time_relative(s->event, &s->backoff_source,
-                                                       CLOCK_MONOTONIC, CONTROL_ACCEPT_BACKOFF, 0,
-                                                       on_accept_backoff, s);
-                        if (r < 0)
-                                (void)sd_event_source_set_enabled(s->listen_source, SD_EVENT_ON);
-                        return 0;
-                }
-                if (!peer_is_allowed(fd)) {
-                        reply_and_close(fd, "ERR permission denied\n");
-                        continue;
-                }
-                if (!make_room(s)) {
-                        reply_and_close(fd, "ERR too many connections\n");
-                        continue;
-                }
-                r = request_new(s, fd);
-                if (r < 0)
-                        log_error_errno(r, "Failed to set up a control connection: %m");
+        if (!peer_is_allowed(fd)) {
+                reply_and_close(fd, "ERR permission denied\n");
+                return;
         }
+        if (!make_room(s)) {
+                reply_and_close(fd, "ERR too many connections\n");
+                return;
+        }
+        r = request_new(s, fd);
+        if (r < 0)
+                log_error_errno(r, "Failed to set up a control connection: %m");
 }
 
 /* A socket file nobody listens on is left over from a previous run; a live one is not ours. */
@@ -459,6 +407,7 @@ int control_server_new(sd_event *e, const char *path, ControlHandler handler, vo
         _cleanup_(control_server_freep) ControlServer *s = NULL;
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         socklen_t len;
+        _cleanup_close_ int fd = -1;
         struct stat st;
         mode_t old_umask;
         int r;
@@ -473,7 +422,6 @@ int control_server_new(sd_event *e, const char *path, ControlHandler handler, vo
         s = calloc(1, sizeof(*s));
         if (!s)
                 return log_oom();
-        s->fd = -1;
         s->event = sd_event_ref(e);
         s->handler = handler;
         s->userdata = userdata;
@@ -488,12 +436,12 @@ int control_server_new(sd_event *e, const char *path, ControlHandler handler, vo
         if (r < 0)
                 return r;
 
-        s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (s->fd < 0)
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
                 return log_error_errno(errno, "Failed to create the control socket: %m");
         /* The socket file is born 0600: no window in which anyone else could connect. */
         old_umask = umask(0177);
-        r = bind(s->fd, (struct sockaddr *)&sa, len);
+        r = bind(fd, (struct sockaddr *)&sa, len);
         umask(old_umask);
         if (r < 0)
                 return log_error_errno(errno, "Failed to bind the control socket %s: %m", path);
@@ -501,10 +449,11 @@ int control_server_new(sd_event *e, const char *path, ControlHandler handler, vo
                 return log_error_errno(errno, "Cannot stat %s: %m", path);
         s->socket_dev = st.st_dev;
         s->socket_ino = st.st_ino;
-        if (listen(s->fd, SOMAXCONN) < 0)
+        s->bound = true;
+        if (listen(fd, SOMAXCONN) < 0)
                 return log_error_errno(errno, "Failed to listen on %s: %m", path);
 
-        r = sd_event_add_io(e, &s->listen_source, s->fd, EPOLLIN, on_accept, s);
+        r = listener_new(e, TAKE_FD(fd), "control", on_accept, s, &s->listener);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the control socket: %m");
 
@@ -520,15 +469,11 @@ ControlServer *control_server_free(ControlServer *s)
                 return NULL;
         while (s->requests_head)
                 request_free(s->requests_head);
-        s->listen_source = sd_event_source_disable_unref(s->listen_source);
-        s->backoff_source = sd_event_source_disable_unref(s->backoff_source);
-        if (s->fd >= 0) {
-                close(s->fd);
-                /* Only remove the file if it is still the one we bound. */
-                if (stat(s->path, &st) == 0 && st.st_dev == s->socket_dev &&
-                    st.st_ino == s->socket_ino)
-                        (void)unlink(s->path);
-        }
+        s->listener = listener_free(s->listener);
+        /* Only remove the file if it is still the one we bound. */
+        if (s->bound && stat(s->path, &st) == 0 && st.st_dev == s->socket_dev &&
+            st.st_ino == s->socket_ino)
+                (void)unlink(s->path);
         sd_event_unref(s->event);
         free(s->path);
         free(s);

@@ -3,9 +3,9 @@
 
 #include <sys/socket.h>
 
+#include "list.h"
+#include "listener.h"
 #include "log.h"
-
-#define HEALTH_ACCEPT_BACKOFF (100 * USEC_PER_MSEC)
 
 typedef enum HealthKind { HEALTH_AGENT, HEALTH_HTTP, _HEALTH_KIND_MAX } HealthKind;
 
@@ -20,14 +20,6 @@ typedef enum ConnectionPhase {
         CONNECTION_WRITING,   /* reply partly sent */
         CONNECTION_LINGERING, /* reply sent and write side shut: reading until the client closes */
 } ConnectionPhase;
-
-typedef struct HealthListener {
-        HealthServer *server;
-        HealthKind kind;
-        int fd;
-        sd_event_source *io_source;
-        sd_event_source *backoff_source;
-} HealthListener;
 
 typedef struct HealthConnection HealthConnection;
 struct HealthConnection {
@@ -47,7 +39,7 @@ struct HealthServer {
         sd_event *event;
         HealthStateFn state_fn;
         void *userdata;
-        HealthListener listeners[_HEALTH_KIND_MAX];
+        Listener *listeners[_HEALTH_KIND_MAX];
         HealthConnection *head, *tail; /* oldest first */
         unsigned n_connections;
         usec_t announce_time;  /* how long "stopping" still answers as serving */
@@ -80,14 +72,7 @@ static void connection_free(HealthConnection *c)
         sd_event_source_disable_unref(c->timer_source);
         if (c->fd >= 0)
                 close(c->fd);
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                s->head = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
-        else
-                s->tail = c->prev;
+        LIST_REMOVE(s->head, s->tail, c);
         s->n_connections--;
         free(c->reply);
         free(c);
@@ -103,29 +88,11 @@ static int on_connection_deadline(sd_event_source *source, uint64_t usec, void *
         return 0;
 }
 
-/* Returns 1 when everything is sent, 0 if the socket is full, -errno if the client is gone. */
-static int connection_flush(HealthConnection *c)
-{
-        while (c->reply_sent < c->reply_size) {
-                ssize_t k = send(c->fd, c->reply + c->reply_sent, c->reply_size - c->reply_sent,
-                                 MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                return 0;
-                        return -errno;
-                }
-                c->reply_sent += (size_t)k;
-        }
-        return 1;
-}
-
 /* Sends what is left of the reply; once it is out, shuts our side and waits for the client to
  * close, so unread request bytes never turn our close into a reset that eats the reply. */
 static void connection_continue(HealthConnection *c)
 {
-        int r = connection_flush(c);
+        int r = send_pending(c->fd, c->reply, c->reply_size, &c->reply_sent);
 
         if (r < 0) {
                 log_debug_errno(r, "Health client went away before its reply: %m");
@@ -318,9 +285,10 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
         return 0;
 }
 
-static void connection_new(HealthListener *l, int fd)
+static void connection_new(Listener *l, int fd, const struct sockaddr *address,
+                           socklen_t address_len, void *userdata)
 {
-        HealthServer *s = l->server;
+        HealthServer *s = userdata;
         HealthConnection *c;
         int r;
 
@@ -339,12 +307,7 @@ static void connection_new(HealthListener *l, int fd)
         }
         c->server = s;
         c->fd = fd;
-        c->prev = s->tail;
-        if (s->tail)
-                s->tail->next = c;
-        else
-                s->head = c;
-        s->tail = c;
+        LIST_APPEND(s->head, s->tail, c);
         s->n_connections++;
 
         r = sd_event_add_io(s->event, &c->io_source, fd, EPOLLIN, on_connection_io, c);
@@ -357,69 +320,23 @@ static void connection_new(HealthListener *l, int fd)
                 return;
         }
 
-        if (l->kind == HEALTH_AGENT) {
+        if (l == s->listeners[HEALTH_AGENT]) {
                 char *line = strdup(agent_reply_now(s));
                 connection_reply(c, line);
         } else
                 c->phase = CONNECTION_READING;
 }
 
-static int on_accept_backoff(sd_event_source *source, uint64_t usec, void *userdata)
-{
-        HealthListener *l = userdata;
-
-        l->backoff_source = sd_event_source_disable_unref(l->backoff_source);
-        (void)sd_event_source_set_enabled(l->io_source, SD_EVENT_ON);
-        return 0;
-}
-
-static int on_accept(sd_event_source *source, int listen_fd, uint32_t revents, void *userdata)
-{
-        HealthListener *l = userdata;
-        int r;
-
-        for (;;) {
-                int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-                if (fd >= 0) {
-                        connection_new(l, fd);
-                        continue;
-                }
-                if (errno == EINTR || errno == ECONNABORTED)
-                        continue;
-                if (errno == EAGAIN)
-                        return 0;
-                log_warning_errno(errno, "Failed to accept a health connection: %m");
-                /* Out of descriptors: the socket stays readable, so pause instead of spinning. */
-                (void)sd_event_source_set_enabled(l->io_source, SD_EVENT_OFF);
-                r = sd_event_add_time_relative(l->server->event, &l->backoff_source,
-                                               CLOCK_MONOTONIC, HEALTH_ACCEPT_BACKOFF, 0,
-                                               on_accept_backoff, l);
-                if (r < 0)
-                        (void)sd_event_source_set_enabled(l->io_source, SD_EVENT_ON);
-                return 0;
-        }
-}
-
-static int listener_open(HealthServer *s, HealthKind kind, const char *text,
+static int health_listen(HealthServer *s, HealthKind kind, const char *text,
                          const SocketAddress *address)
 {
-        HealthListener *l = &s->listeners[kind];
-        int one = 1, r;
+        int fd, r;
 
-        l->server = s;
-        l->kind = kind;
-        l->fd = socket(address->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (l->fd < 0)
-                return log_error_errno(errno, "Failed to create the health.%s socket: %m",
-                                       health_kind_key[kind]);
-        (void)setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(l->fd, (const struct sockaddr *)&address->sa, address->len) < 0)
-                return log_error_errno(errno, "Failed to bind health.%s to %s: %m",
+        fd = listen_socket_open(address, SOMAXCONN);
+        if (fd < 0)
+                return log_error_errno(fd, "Failed to listen on health.%s %s: %m",
                                        health_kind_key[kind], text);
-        if (listen(l->fd, SOMAXCONN) < 0)
-                return log_error_errno(errno, "Failed to listen on health.%s %s: %m",
-                                       health_kind_key[kind], text);
-        r = sd_event_add_io(s->event, &l->io_source, l->fd, EPOLLIN, on_accept, l);
+        r = listener_new(s->event, fd, "health", connection_new, s, &s->listeners[kind]);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the health.%s socket: %m",
                                        health_kind_key[kind]);
@@ -442,16 +359,14 @@ int health_server_new(sd_event *e, const Config *c, HealthStateFn fn, void *user
         s->state_fn = fn;
         s->userdata = userdata;
         health_server_update(s, c);
-        for (size_t i = 0; i < ELEMENTSOF(s->listeners); i++)
-                s->listeners[i].fd = -1;
 
         if (c->agent_listen) {
-                r = listener_open(s, HEALTH_AGENT, c->agent_listen, &c->agent_listen_address);
+                r = health_listen(s, HEALTH_AGENT, c->agent_listen, &c->agent_listen_address);
                 if (r < 0)
                         return r;
         }
         if (c->http_listen) {
-                r = listener_open(s, HEALTH_HTTP, c->http_listen, &c->http_listen_address);
+                r = health_listen(s, HEALTH_HTTP, c->http_listen, &c->http_listen_address);
                 if (r < 0)
                         return r;
         }
@@ -472,13 +387,8 @@ HealthServer *health_server_free(HealthServer *s)
                 return NULL;
         while (s->head)
                 connection_free(s->head);
-        for (size_t i = 0; i < ELEMENTSOF(s->listeners); i++) {
-                HealthListener *l = &s->listeners[i];
-                sd_event_source_disable_unref(l->io_source);
-                sd_event_source_disable_unref(l->backoff_source);
-                if (l->fd >= 0)
-                        close(l->fd);
-        }
+        for (size_t i = 0; i < ELEMENTSOF(s->listeners); i++)
+                listener_free(s->listeners[i]);
         sd_event_unref(s->event);
         free(s);
         return NULL;

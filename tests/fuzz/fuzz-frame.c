@@ -71,6 +71,8 @@ static void fuzz_stream(FrameSession *s, const uint8_t *buf, size_t len)
                         return;
                 }
                 FUZZ_CHECK((size_t)n <= len);
+                /* Exactly one HELLO, and first. */
+                FUZZ_CHECK((f.type == FRAME_HELLO) == !before.hello_received);
                 check_decoded(s, &f, (size_t)n);
                 buf += n;
                 len -= (size_t)n;
@@ -172,15 +174,18 @@ static void fuzz_round_trip(const uint8_t *data, size_t size)
 }
 
 /* Writes a valid HMAC after each frame of buf, as the peer holding the key would: the fuzzer
- * controls everything else. hello_done: the receiver has had its HELLO (else the first frame
- * that says HELLO is signed as one, and announces the sender nonce of the frames after it).
- * Stops at the first frame that does not fit. */
-static void sign_frames(const uint8_t *receiver_nonce, bool hello_done, uint8_t *buf, size_t len)
+ * controls everything else. Until the receiver has had a HELLO, the first frame that says
+ * HELLO is signed as one and announces the sender nonce of the frames after it. Stops at the
+ * first frame that does not fit. */
+static void sign_frames(const FrameSession *receiver, uint8_t *buf, size_t len)
 {
         static const uint8_t zero[FRAME_NONCE_SIZE];
+        const uint8_t *receiver_nonce = receiver->local_nonce;
+        bool hello_done = receiver->hello_received;
         uint8_t sender_nonce[FRAME_NONCE_SIZE];
 
-        memset(sender_nonce, FUZZ_NONCE_SENDER, sizeof(sender_nonce));
+        /* Before a HELLO, what the receiver would check a frame against: a zero nonce. */
+        memcpy(sender_nonce, receiver->remote_nonce, sizeof(sender_nonce));
         while (len >= FRAME_HEADER_SIZE) {
                 uint32_t payload_len = (uint32_t)buf[8] << 24 | (uint32_t)buf[9] << 16 |
                                        (uint32_t)buf[10] << 8 | buf[11];
@@ -217,7 +222,7 @@ static void fuzz_signed(bool after_hello, const uint8_t *data, size_t size)
         FUZZ_CHECK(copy);
         memcpy(copy, data, size);
         fuzz_frame_session(&s, FUZZ_NONCE_RECEIVER, FUZZ_NONCE_SENDER, after_hello);
-        sign_frames(s.local_nonce, after_hello, copy, size);
+        sign_frames(&s, copy, size);
         fuzz_stream(&s, copy, size);
         free(copy);
 }

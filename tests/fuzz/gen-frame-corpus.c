@@ -78,6 +78,7 @@ static void streams(void)
         Buf b = {};
         uint8_t big[FRAME_HEADER_SIZE] = {0x56, 0x43, 0x54, 0x52, FRAME_VERSION, FRAME_HEARTBEAT};
         size_t one_frame;
+        char longest[FRAME_MAX_PAYLOAD + 1] = {};
 
         put_byte(&b, FUZZ_FRAME_MODE_HELLO);
         hello(&s, FUZZ_NONCE_SENDER, "b", &b);
@@ -93,6 +94,9 @@ static void streams(void)
         put_byte(&b, FUZZ_FRAME_MODE_HELLO);
         hello(&s, FUZZ_NONCE_SENDER, "a-node-name-that-is-exactly-sixty-three-characters-long-0123456", &b);
         save("hello-longest-name", &b);
+        b.data[0] = FUZZ_FRAME_MODE_SIGNED_HELLO;
+        save("signed-hello-longest-name", &b);
+        b.data[0] = FUZZ_FRAME_MODE_HELLO;
         hello(&s, FUZZ_NONCE_SENDER, "again", &b);
         save("hello-twice", &b);
 
@@ -127,6 +131,14 @@ static void streams(void)
         /* The first frame again: a replay on the same connection. */
         put(&b, b.data + 1, one_frame);
         save("session-replay", &b);
+
+        b = (Buf){};
+        put_byte(&b, FUZZ_FRAME_MODE_SIGNED_SESSION);
+        sender_after_hello(&s);
+        memset(longest, 'r', FRAME_MAX_PAYLOAD);
+        frame(&s, FRAME_TAKE_FAILED, 3, longest, &b);
+        frame(&s, FRAME_HEARTBEAT, 0, NULL, &b);
+        save("signed-session-largest-payload", &b);
 
         b = (Buf){};
         put_byte(&b, FUZZ_FRAME_MODE_SESSION);

@@ -55,7 +55,7 @@ vc_cleanup() {
         [ -n "${VC_MONITOR_PID:-}" ] && kill -9 "$VC_MONITOR_PID"
         # SIGTERM first, so that a sanitizer build checks the agents' exit for leaks.
         for pid in "${VC_AGENT_PID[@]}"; do kill -TERM "$pid"; done
-        deadline=$(($(date +%s%N) + 3000000000))
+        deadline=$(($(date +%s%N) + ${VC_STOP_WAIT:-3} * 1000000000))
         for pid in "${VC_AGENT_PID[@]}"; do
                 while kill -0 "$pid" && [ "$(date +%s%N)" -lt "$deadline" ]; do sleep 0.02; done
                 kill -9 "$pid"
@@ -176,10 +176,13 @@ EOF2
 
 vc_start() { # vc_start NAME
         local d=$VC_TMP/$1
-        "$VC_BUILD/vacataire" -c "$d/vacataire.conf" >>"$d/agent.log" 2>&1 &
+        # VC_AGENT_WRAPPER (e.g. "valgrind --log-file=...") runs the agent under a tool that
+        # execs it in place, so $! stays the agent's PID.
+        # shellcheck disable=SC2086
+        ${VC_AGENT_WRAPPER:-} "$VC_BUILD/vacataire" -c "$d/vacataire.conf" >>"$d/agent.log" 2>&1 &
         VC_AGENT_PID[$1]=$!
         local i
-        for i in $(seq 100); do
+        for i in $(seq $((${VC_START_WAIT:-5} * 20))); do
                 [ -S "$d/control.sock" ] && vc_ctl "$1" status >/dev/null 2>&1 && return 0
                 kill -0 "${VC_AGENT_PID[$1]}" 2>/dev/null || vc_fail "agent $1 exited at start"
                 sleep 0.05
@@ -199,7 +202,8 @@ vc_stop() { # vc_stop NAME [SIGNAL]
 vc_ctl() { # vc_ctl NAME ARGS...
         local n=$1
         shift
-        "$VC_BUILD/vacataire-ctl" -s "$VC_TMP/$n/control.sock" "$@"
+        # shellcheck disable=SC2086
+        ${VC_CTL_WRAPPER:-} "$VC_BUILD/vacataire-ctl" -s "$VC_TMP/$n/control.sock" "$@"
 }
 
 vc_json() { # vc_json NAME PYTHON-EXPR-ON-s
@@ -408,3 +412,16 @@ vc_monitor_stop() {
 }
 
 vc_monitor_gaps() { grep -v '=yes' "$VC_TMP/monitor.log" || true; }
+
+# The PIDs of NAME's agent's checker processes (its children running vacataire-checker).
+vc_checker_pids() { # vc_checker_pids NAME
+        local pid=${VC_AGENT_PID[$1]:-} c
+        [ -n "$pid" ] || return 0
+        for c in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
+                [ "$(cat /proc/"$c"/comm 2>/dev/null)" = vacataire-chec ] && echo "$c"
+        done
+        return 0
+}
+
+# Counts the state changes in NAME's log ("... X -> Y" lines of the role machine).
+vc_count_log() { grep -c -- "$2" "$VC_TMP/$1/agent.log" || true; } # vc_count_log NAME PATTERN
