@@ -50,28 +50,29 @@ static void listener_pause(Listener *l)
                 (void)sd_event_source_set_enabled(l->io_source, SD_EVENT_ON);
 }
 
+/* One connection per dispatch: the socket stays readable while more wait, and in between the
+ * loop serves the connections already open, so a burst of newcomers cannot make a server shed an
+ * older connection before it had the chance to be read. */
 static int on_accept(sd_event_source *source, int listen_fd, uint32_t revents, void *userdata)
 {
         Listener *l = userdata;
+        struct sockaddr_storage sa;
+        socklen_t len;
+        int fd;
 
-        for (;;) {
-                struct sockaddr_storage sa;
-                socklen_t len = sizeof(sa);
-                int fd =
-                    accept4(listen_fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
-
-                if (fd >= 0) {
-                        l->fn(l, fd, (const struct sockaddr *)&sa, len, l->userdata);
-                        continue;
-                }
-                if (errno == EINTR || errno == ECONNABORTED)
-                        continue;
-                if (errno == EAGAIN)
-                        return 0;
-                log_warning_errno(errno, "Failed to accept a %s connection: %m", l->what);
-                listener_pause(l);
+        do {
+                len = sizeof(sa);
+                fd = accept4(listen_fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        } while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
+        if (fd >= 0) {
+                l->fn(l, fd, (const struct sockaddr *)&sa, len, l->userdata);
                 return 0;
         }
+        if (errno == EAGAIN)
+                return 0;
+        log_warning_errno(errno, "Failed to accept a %s connection: %m", l->what);
+        listener_pause(l);
+        return 0;
 }
 
 int listener_new(sd_event *e, int fd, const char *what, ListenerAcceptFn fn, void *userdata,

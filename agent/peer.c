@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/tcp.h>
 
+#include "listener.h"
 #include "log.h"
 
 /* Connections not yet authenticated: a bound on what a stranger can make us hold. */
@@ -39,8 +40,7 @@ struct Peer {
         PeerCallbacks cb;
         void *userdata;
 
-        int listen_fd;
-        sd_event_source *listen_io;
+        Listener *listener;
         PeerConn *conn; /* the authenticated one */
         PeerConn *pending[PEER_PENDING_MAX];
         PeerConn *dialing;
@@ -366,20 +366,15 @@ fail:
         return r;
 }
 
-static int listen_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+static void on_accept(Listener *l, int cfd, const struct sockaddr *sa, socklen_t len,
+                      void *userdata)
 {
         Peer *p = userdata;
-        struct sockaddr_storage sa;
-        socklen_t len = sizeof(sa);
         char address[64];
         PeerConn *c;
         size_t slot;
-        int cfd;
 
-        cfd = accept4(fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (cfd < 0)
-                return 0;
-        socket_address_to_string((struct sockaddr *)&sa, len, address, sizeof(address));
+        socket_address_to_string(sa, len, address, sizeof(address));
         for (slot = 0; slot < PEER_PENDING_MAX; slot++)
                 if (!p->pending[slot])
                         break;
@@ -398,12 +393,11 @@ static int listen_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
         }
         if (conn_new(p, cfd, false, address, &c) < 0) {
                 close(cfd);
-                return 0;
+                return;
         }
         p->pending[slot] = c;
         if (conn_start(p, c) < 0)
                 peer_drop_conn(p, c);
-        return 0;
 }
 
 static int peer_dial(Peer *p)
@@ -478,25 +472,6 @@ static int dead_timer(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
-static int peer_listen(Peer *p)
-{
-        _cleanup_close_ int fd = -1;
-        int one = 1;
-
-        fd = socket(p->config->listen_address.sa.ss_family,
-                    SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return -errno;
-        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, (struct sockaddr *)&p->config->listen_address.sa,
-                 p->config->listen_address.len) < 0)
-                return -errno;
-        if (listen(fd, 16) < 0)
-                return -errno;
-        p->listen_fd = TAKE_FD(fd);
-        return 0;
-}
-
 int peer_new(sd_event *e, const Config *c, const Key *key, const PeerCallbacks *cb, void *userdata,
              Peer **ret)
 {
@@ -511,14 +486,13 @@ int peer_new(sd_event *e, const Config *c, const Key *key, const PeerCallbacks *
         p->key = key;
         p->cb = *cb;
         p->userdata = userdata;
-        p->listen_fd = -1;
         p->backoff = PEER_BACKOFF_MIN;
         p->dials = strcmp(c->node_name, c->peer_name) < 0;
 
-        r = peer_listen(p);
+        r = listen_socket_open(&c->listen_address, 16);
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on %s for the peer: %m", c->listen);
-        r = sd_event_add_io(e, &p->listen_io, p->listen_fd, EPOLLIN, listen_io, p);
+        r = listener_new(e, r, "peer", on_accept, p, &p->listener);
         if (r < 0)
                 return r;
         r = sd_event_add_time_relative(e, &p->heartbeat_timer, CLOCK_MONOTONIC, c->heartbeat, 0,
@@ -546,12 +520,10 @@ Peer *peer_free(Peer *p)
         conn_free(p->dialing);
         for (size_t i = 0; i < PEER_PENDING_MAX; i++)
                 conn_free(p->pending[i]);
-        sd_event_source_disable_unref(p->listen_io);
+        listener_free(p->listener);
         sd_event_source_disable_unref(p->heartbeat_timer);
         sd_event_source_disable_unref(p->dead_timer);
         sd_event_source_disable_unref(p->redial_timer);
-        if (p->listen_fd >= 0)
-                close(p->listen_fd);
         sd_event_unref(p->event);
         free(p);
         return NULL;

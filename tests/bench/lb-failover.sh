@@ -28,7 +28,8 @@ export VC_SOURCE=${VC_SOURCE:-$(cd "$here/../.." && pwd)}
         exit 1
 }
 out=$(mktemp -d /tmp/vc-lb-bench.XXXXXX)
-trap 'rm -rf "$out"' EXIT
+# VC_BENCH_KEEP=1 keeps the raw data (fault times, client records, phase logs).
+trap '[ -n "${VC_BENCH_KEEP:-}" ] && echo "raw data kept in $out" >&2 || rm -rf "$out"' EXIT
 
 # The prober: runs in lb, does the fault, then polls HOST's own service until it answers with
 # NODE's page. Prints "fault_time answer_time" (epoch seconds; "none" after 30 s). The fault is
@@ -74,11 +75,12 @@ PY
 # them); runs the function bench_NAME, the paced client running meanwhile. Its log goes to
 # $out/NAME.log, the client's records to $out/NAME.client.json.
 phase() {
-        local name=$1
-        echo "$(date +%H:%M:%S) phase $name ..." >&2
+        local ph=$1
+        echo "$(date +%H:%M:%S) phase $ph ..." >&2
         (
-                VC_TEST_NAME=bench-$name
-                # shellcheck source=../lib/netns.sh
+                # shellcheck disable=SC2034 # read by cluster.sh's vc_log
+                VC_TEST_NAME=bench-$ph
+                # shellcheck source-path=SCRIPTDIR source=../lib/netns.sh
                 . "$here/../lib/netns.sh"
                 vn_require_root
                 vn_network_up
@@ -86,17 +88,17 @@ phase() {
                 vn_haproxy_up
                 vn_lb_wait "$VN_A" UP 5
                 vn_lb_wait "$VN_B" DOWN 5
-                "before_$name"
+                "before_$ph"
                 vn_client_start --records --duration 1200
                 sleep 1
-                "bench_$name"
+                "bench_$ph"
                 sleep 0.5
                 vn_client_stop
-                cp "$VN_CLIENT_OUT" "$out/$name.client.json"
-                vn_finish "phase $name"
-        ) 2>"$out/$name.log" || {
-                echo "phase $name FAILED; its log ends with:" >&2
-                tail -n 60 "$out/$name.log" >&2
+                cp "$VN_CLIENT_OUT" "$out/$ph.client.json"
+                vn_finish "phase $ph"
+        ) 2>"$out/$ph.log" || {
+                echo "phase $ph FAILED; its log ends with:" >&2
+                tail -n 60 "$out/$ph.log" >&2
         }
 }
 
@@ -145,6 +147,7 @@ bench_check01() {
         local i line
         for i in $(seq "$loss_runs"); do
                 steady_a
+                # shellcheck disable=SC2031 # runs inside the phase's subshell, like netns.sh
                 line=$(probe run ip -n "$(vn_ns lb)" link set "$VN${VN_A}0" down)
                 vc_log "loss run $i: $line"
                 vc_wait_state b active 15
@@ -214,6 +217,7 @@ bench_planned() {
 }
 
 export VC_HEARTBEAT=0.1 VC_DEAD_TIME=0.5 VC_INIT_DEAD=1.0 VC_HANDOVER=break-before-make
+# shellcheck disable=SC2034 # read by netns.sh's vn_haproxy_up
 VN_AGENT_CHECK=yes
 VC_INTERVAL=0.1 VC_FALL=1 phase check01
 VC_INTERVAL=1.0 VC_FALL=1 phase check10
@@ -234,7 +238,7 @@ def lines(name):
 
 def client(phase):
     p = os.path.join(out, phase + ".client.json")
-    return json.load(open(p))["records"] if os.path.exists(p) else None
+    return json.load(open(p)) if os.path.exists(p) else None
 
 def stats(vals):
     if not vals:
@@ -243,11 +247,13 @@ def stats(vals):
     return {"median": round(statistics.median(v), 1), "p90": round(v[max(0, math.ceil(0.9 * len(v)) - 1)], 1),
             "min": round(v[0], 1), "max": round(v[-1], 1)}
 
-def window(records, t0, t1):
+def window(c, t0, t1):
     """Failed requests sent in [t0, t1), the longest outage there (first failure to the next
-    success, ms), and when b first answered."""
-    failed, longest, start, first_b = 0, 0.0, None, None
-    for sent, node in records:
+    success, ms), and when b first answered. haproxy may hold a request sent just after the
+    fault until b is up: the answer's time counts, not the sending's."""
+    failed, longest, start = 0, 0.0, None
+    first_b = min((a for w, n, a in c["switches"] if n == "b" and t0 <= w < t1), default=None)
+    for sent, node in c["records"]:
         if sent < t0:
             continue
         if sent >= t1:
@@ -260,8 +266,6 @@ def window(records, t0, t1):
         if start is not None:
             longest = max(longest, sent - start)
             start = None
-        if node == "b" and first_b is None:
-            first_b = sent
     if start is not None:
         longest = max(longest, t1 - start)
     return failed, longest * 1000, first_b
@@ -281,7 +285,7 @@ summary = {"machine": {"nproc": cores, "kernel": kernel, "note": "shared, noisy 
 print("vacataire behind haproxy, hosts in network namespaces; %d cores, kernel %s; shared, noisy machine"
       % (cores, kernel))
 print()
-print("failover time: fault -> peer's service answering (ms); 'via lb': first answer from b through haproxy")
+print("failover time: fault -> peer's service answering (ms); via lb: b's first answer through haproxy")
 print("%-38s %4s %7s %7s %7s %7s %9s %7s %s" % ("scenario", "runs", "median", "p90", "min", "max",
                                                "via lb p50", "target", "within (median/p90)"))
 client_rows = []

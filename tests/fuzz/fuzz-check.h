@@ -10,7 +10,7 @@
 #define FUZZ_CHECK(expr)                                                                           \
         do {                                                                                       \
                 if (!(expr)) {                                                                     \
-                        fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__,      \
+                        fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__,       \
                                 #expr);                                                            \
                         abort();                                                                   \
                 }                                                                                  \

@@ -14,7 +14,6 @@
 
 #define FUZZ_MAX_FRAMES 64
 
-
 /* Every strict prefix of the input must decode as "need more bytes", or as the same error the
  * whole input gives, and must leave the session untouched. */
 static void check_prefixes(const FrameSession *s, const uint8_t *buf, size_t len, ssize_t full)
@@ -65,7 +64,7 @@ static void fuzz_stream(FrameSession *s, const uint8_t *buf, size_t len)
                 check_prefixes(&before, buf, len, n);
                 if (n <= 0) {
                         FUZZ_CHECK(n == 0 || n == -EBADMSG || n == -EMSGSIZE ||
-                               n == -EPROTONOSUPPORT || n == -EACCES || n == -ESTALE);
+                                   n == -EPROTONOSUPPORT || n == -EACCES || n == -ESTALE);
                         if (n == 0)
                                 FUZZ_CHECK(memcmp(&before, s, sizeof(before)) == 0);
                         return;
@@ -99,7 +98,7 @@ static void fuzz_round_trip(const uint8_t *data, size_t size)
         uint8_t buf[FRAME_MAX_SIZE];
         const uint8_t *p = data;
         size_t len, at;
-        uint8_t xor;
+        uint8_t xor ;
         ssize_t n;
         int r;
 
@@ -124,8 +123,8 @@ static void fuzz_round_trip(const uint8_t *data, size_t size)
         if (in.type == FRAME_HELLO) {
                 char name[FRAME_NAME_MAX + 2] = {};
 
-                memcpy(name, in.payload, in.payload_len < sizeof(name) - 1 ? in.payload_len
-                                                                           : sizeof(name) - 1);
+                memcpy(name, in.payload,
+                       in.payload_len < sizeof(name) - 1 ? in.payload_len : sizeof(name) - 1);
                 fuzz_frame_session(&sender, FUZZ_NONCE_SENDER, 0, false);
                 fuzz_frame_session(&receiver, FUZZ_NONCE_RECEIVER, 0, false);
                 r = frame_encode_hello(&sender, name, buf, sizeof(buf), &len);
@@ -144,23 +143,24 @@ static void fuzz_round_trip(const uint8_t *data, size_t size)
                 FUZZ_CHECK(r == 0);
         }
         FUZZ_CHECK(len == FRAME_HEADER_SIZE + FRAME_HMAC_SIZE +
-                          (in.type == FRAME_HELLO ? FRAME_NONCE_SIZE + strnlen((char *)in.payload,
-                                                                               FRAME_NAME_MAX)
-                                                  : in.payload_len));
+                              (in.type == FRAME_HELLO
+                                   ? FRAME_NONCE_SIZE + strnlen((char *)in.payload, FRAME_NAME_MAX)
+                                   : in.payload_len));
 
         /* One flipped byte anywhere must be refused, or at most wait for more bytes. */
         before = receiver;
-        buf[at % len] ^= xor ? xor : 0x01;
+        buf[at % len] ^= xor? xor : 0x01;
         n = frame_decode(&receiver, buf, len, &out);
         FUZZ_CHECK(n <= 0);
-        buf[at % len] ^= xor ? xor : 0x01;
+        buf[at % len] ^= xor? xor : 0x01;
         receiver = before;
 
         n = frame_decode(&receiver, buf, len, &out);
         FUZZ_CHECK(n == (ssize_t)len);
         check_decoded(&receiver, &out, len);
         if (in.type == FRAME_HELLO) {
-                FUZZ_CHECK(memcmp(receiver.remote_nonce, sender.local_nonce, FRAME_NONCE_SIZE) == 0);
+                FUZZ_CHECK(memcmp(receiver.remote_nonce, sender.local_nonce, FRAME_NONCE_SIZE) ==
+                           0);
                 return;
         }
         FUZZ_CHECK(out.type == in.type && out.state == in.state && out.flags == in.flags);
@@ -204,8 +204,7 @@ static void sign_frames(const FrameSession *receiver, uint8_t *buf, size_t len)
                 }
                 total = FRAME_HEADER_SIZE + payload_len + FRAME_HMAC_SIZE;
                 crypto_auth_hmacsha256_init(&st, fuzz_frame_key, sizeof(fuzz_frame_key));
-                crypto_auth_hmacsha256_update(&st, hello ? zero : receiver_nonce,
-                                              FRAME_NONCE_SIZE);
+                crypto_auth_hmacsha256_update(&st, hello ? zero : receiver_nonce, FRAME_NONCE_SIZE);
                 crypto_auth_hmacsha256_update(&st, sender_nonce, FRAME_NONCE_SIZE);
                 crypto_auth_hmacsha256_update(&st, buf, FRAME_HEADER_SIZE + payload_len);
                 crypto_auth_hmacsha256_final(&st, buf + FRAME_HEADER_SIZE + payload_len);

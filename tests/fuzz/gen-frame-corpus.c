@@ -56,11 +56,10 @@ static void hello(FrameSession *s, uint8_t fill, const char *name, Buf *b)
         s->hello_received = true;
 }
 
-static void frame(FrameSession *s, FrameType type, uint32_t request_id, const char *payload,
-                  Buf *b)
+static void frame(FrameSession *s, FrameType type, uint32_t request_id, const char *payload, Buf *b)
 {
-        Frame f = {.type = (uint8_t)type, .state = 2, .flags = 0x05, .request_id = request_id,
-                   .epoch = 7};
+        Frame f = {
+            .type = (uint8_t)type, .state = 2, .flags = 0x05, .request_id = request_id, .epoch = 7};
         uint8_t buf[FRAME_MAX_SIZE];
         size_t len;
 
@@ -92,7 +91,8 @@ static void streams(void)
 
         b = (Buf){};
         put_byte(&b, FUZZ_FRAME_MODE_HELLO);
-        hello(&s, FUZZ_NONCE_SENDER, "a-node-name-that-is-exactly-sixty-three-characters-long-0123456", &b);
+        hello(&s, FUZZ_NONCE_SENDER,
+              "a-node-name-that-is-exactly-sixty-three-characters-long-0123456", &b);
         save("hello-longest-name", &b);
         b.data[0] = FUZZ_FRAME_MODE_SIGNED_HELLO;
         save("signed-hello-longest-name", &b);
@@ -162,6 +162,50 @@ static void streams(void)
         save("session-other-connection", &b);
 }
 
+/* A frame whose HMAC the fuzz-frame harness writes itself (signed modes): any header. */
+static void unsigned_frame(Buf *b, uint8_t type, uint32_t payload_len, const void *payload)
+{
+        uint8_t header[FRAME_HEADER_SIZE] = {0x56, 0x43, 0x54, 0x52, FRAME_VERSION, type};
+        static const uint8_t mac[FRAME_HMAC_SIZE];
+
+        for (int i = 0; i < 4; i++)
+                header[8 + i] = (uint8_t)(payload_len >> (24 - 8 * i));
+        put(b, header, sizeof(header));
+        put(b, payload, payload_len);
+        put(b, mac, sizeof(mac));
+}
+
+static void signed_refusals(void)
+{
+        uint8_t payload[FRAME_MAX_PAYLOAD] = {};
+        Buf b = {};
+
+        /* A HELLO one byte over the name limit: authentic, still refused. */
+        memset(payload, FUZZ_NONCE_SENDER, FRAME_NONCE_SIZE);
+        memset(payload + FRAME_NONCE_SIZE, 'n', FRAME_NAME_MAX + 1);
+        put_byte(&b, FUZZ_FRAME_MODE_SIGNED_HELLO);
+        unsigned_frame(&b, FRAME_HELLO, FRAME_NONCE_SIZE + FRAME_NAME_MAX + 1, payload);
+        save("signed-hello-name-too-long", &b);
+
+        /* A HELLO whose name holds a NUL. */
+        b = (Buf){};
+        payload[FRAME_NONCE_SIZE + 2] = 0;
+        put_byte(&b, FUZZ_FRAME_MODE_SIGNED_HELLO);
+        unsigned_frame(&b, FRAME_HELLO, FRAME_NONCE_SIZE + 5, payload);
+        save("signed-hello-name-nul", &b);
+
+        /* After the handshake: a second HELLO, then a frame of an unknown type. */
+        b = (Buf){};
+        payload[FRAME_NONCE_SIZE + 2] = 'n';
+        put_byte(&b, FUZZ_FRAME_MODE_SIGNED_SESSION);
+        unsigned_frame(&b, FRAME_HELLO, FRAME_NONCE_SIZE + 1, payload);
+        save("signed-session-second-hello", &b);
+        b = (Buf){};
+        put_byte(&b, FUZZ_FRAME_MODE_SIGNED_SESSION);
+        unsigned_frame(&b, _FRAME_TYPE_MAX, 0, payload);
+        save("signed-session-unknown-type", &b);
+}
+
 static void round_trip(const char *name, uint8_t type, uint64_t counter, const char *payload)
 {
         Buf b = {};
@@ -188,6 +232,7 @@ int main(int argc, char *argv[])
         }
         out_dir = argv[1];
         streams();
+        signed_refusals();
         round_trip("round-trip-hello", FRAME_HELLO, 0, "web2");
         round_trip("round-trip-heartbeat", FRAME_HEARTBEAT, 0, "");
         round_trip("round-trip-take", FRAME_TAKE, 41, "check web failed");

@@ -88,7 +88,8 @@ trap vc_exit EXIT
 vc_port() { echo $((VC_PORT_BASE + $1)); }
 
 # Fails the test (logs shown, everything cleaned up) once SECONDS have passed.
-vc_time_limit() { # vc_time_limit SECONDS
+vc_time_limit() { # vc_time_limit SECONDS (times VC_TIME_SCALE, for slow runs under valgrind)
+        set -- $(($1 * ${VC_TIME_SCALE:-1}))
         (
                 trap 'kill $s 2>/dev/null; exit 0' TERM
                 sleep "$1" &
@@ -331,7 +332,8 @@ vc_ctl_expect() {
                 shift
         fi
         shift
-        timeout 60 "$VC_BUILD/vacataire-ctl" -s "$VC_TMP/$n/control.sock" "$@" \
+        # shellcheck disable=SC2086
+        timeout 60 ${VC_CTL_WRAPPER:-} "$VC_BUILD/vacataire-ctl" -s "$VC_TMP/$n/control.sock" "$@" \
                 >"$VC_TMP/ctl.out" 2>"$VC_TMP/ctl.err" || rc=$?
         VC_CTL_OUT=$(cat "$VC_TMP/ctl.out")
         VC_CTL_ERR=$(cat "$VC_TMP/ctl.err")
@@ -418,7 +420,7 @@ vc_checker_pids() { # vc_checker_pids NAME
         local pid=${VC_AGENT_PID[$1]:-} c
         [ -n "$pid" ] || return 0
         for c in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
-                [ "$(cat /proc/"$c"/comm 2>/dev/null)" = vacataire-chec ] && echo "$c"
+                case $(cat /proc/"$c"/comm 2>/dev/null) in vacataire-chec*) echo "$c" ;; esac
         done
         return 0
 }

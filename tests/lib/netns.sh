@@ -351,3 +351,93 @@ vn_finish() { # vn_finish SUMMARY
         done
         vc_log "PASS: $*"
 }
+
+# Cuts only the a<->b path, both ways, while lb still reaches both hosts: a blackhole route to
+# the other host in each of them drops every packet silently (TCP retransmits into the void,
+# nothing is refused). vn_heal_pair removes them.
+vn_cut_pair() {
+        ip -n "$(vn_ns "$VN_A")" route add blackhole "$(vn_ip "$VN_B")/32" || vc_fail "cannot cut $VN_A->$VN_B"
+        ip -n "$(vn_ns "$VN_B")" route add blackhole "$(vn_ip "$VN_A")/32" || vc_fail "cannot cut $VN_B->$VN_A"
+}
+vn_heal_pair() {
+        ip -n "$(vn_ns "$VN_A")" route del blackhole "$(vn_ip "$VN_B")/32" 2>/dev/null
+        ip -n "$(vn_ns "$VN_B")" route del blackhole "$(vn_ip "$VN_A")/32" 2>/dev/null
+        return 0
+}
+
+# Stops both agents and their services and forgets their saved state, so the namespaces can
+# host another scenario.
+vn_pair_reset() {
+        local n
+        vn_heal_pair
+        for n in "$VN_A" "$VN_B"; do
+                vc_stop "$n"
+                "$VC_TMP/$n/service-stop"
+                rm -rf "${VC_TMP:?}/$n/state" "$VC_TMP/$n/agent.log"
+        done
+}
+
+# From lb, every ~10 ms, whether each host's service answers: lines "EPOCH_S a=yes|no b=yes|no"
+# in $VC_TMP/poll.log until vn_poll_stop.
+VN_POLL_PID=
+vn_poll_start() {
+        rm -f "$VC_TMP/poll.stop" "$VC_TMP/poll.log"
+        ip netns exec "$(vn_ns lb)" python3 - "$VC_TMP/poll.log" "$VC_TMP/poll.stop" \
+                "$VN_A=$(vn_ip "$VN_A")" "$VN_B=$(vn_ip "$VN_B")" <<'PY' &
+import http.client, os, sys, time
+log, stop, nodes = sys.argv[1], sys.argv[2], [a.split("=") for a in sys.argv[3:]]
+def answers(name, ip):
+    try:
+        c = http.client.HTTPConnection(ip, 80, timeout=0.2)
+        c.request("GET", "/")
+        ok = c.getresponse().read().decode().strip() == name
+        c.close()
+        return ok
+    except Exception:
+        return False
+deadline = time.monotonic() + 300
+with open(log, "w", buffering=1) as out:
+    while not os.path.exists(stop) and time.monotonic() < deadline:
+        t = time.time()
+        out.write("%.3f %s\n" % (t, " ".join("%s=%s" % (n, "yes" if answers(n, ip) else "no") for n, ip in nodes)))
+        time.sleep(max(0.0, 0.01 - (time.time() - t)))
+PY
+        VN_POLL_PID=$!
+        VN_PAGE_PIDS+=("$VN_POLL_PID")
+        local _
+        for _ in $(seq 100); do
+                [ -s "$VC_TMP/poll.log" ] && return 0
+                sleep 0.02
+        done
+        vc_fail "the poller in lb did not start"
+}
+
+vn_poll_stop() {
+        touch "$VC_TMP/poll.stop"
+        { wait "$VN_POLL_PID"; } 2>/dev/null
+        VN_POLL_PID=
+}
+
+# Milliseconds (summed over samples, each worth the time to the next) during which both hosts
+# answered, and during which neither did, between epoch times FROM and TO: "BOTH_MS NONE_MS".
+vn_poll_overlap() { # vn_poll_overlap [FROM [TO]]
+        python3 - "$VC_TMP/poll.log" "${1:-0}" "${2:-1e12}" <<'PY'
+import sys
+rows = []
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) < 3:
+        continue
+    rows.append((float(f[0]), [x.endswith("=yes") for x in f[1:]]))
+lo, hi = float(sys.argv[2]), float(sys.argv[3])
+both = none = 0.0
+for (t, up), (t2, _) in zip(rows, rows[1:]):
+    if t < lo or t > hi:
+        continue
+    if all(up):
+        both += t2 - t
+    elif not any(up):
+        none += t2 - t
+print(round(both * 1000), round(none * 1000))
+PY
+}
