@@ -415,12 +415,15 @@ vc_monitor_stop() {
 
 vc_monitor_gaps() { grep -v '=yes' "$VC_TMP/monitor.log" || true; }
 
-# The PIDs of NAME's agent's checker processes (its children running vacataire-checker).
-vc_checker_pids() { # vc_checker_pids NAME
+# The PIDs of NAME's agent's checker processes (its children running vacataire-checker), or
+# only CHECK's.
+vc_checker_pids() { # vc_checker_pids NAME [CHECK]
         local pid=${VC_AGENT_PID[$1]:-} c
         [ -n "$pid" ] || return 0
         for c in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
-                case $(cat /proc/"$c"/comm 2>/dev/null) in vacataire-chec*) echo "$c" ;; esac
+                case $(tr '\0' ' ' </proc/"$c"/cmdline 2>/dev/null) in
+                *vacataire-checker\ --serve\ "${2:-}"*) echo "$c" ;;
+                esac
         done
         return 0
 }
