@@ -7,7 +7,7 @@
 
 /* The verdict of one check after fall/rise are applied. */
 typedef enum CheckStatus {
-        CHECK_STATUS_PENDING,  /* enabled, not yet enough results for a verdict */
+        CHECK_STATUS_PENDING, /* enabled, not yet enough results for a verdict */
         CHECK_STATUS_PASSING,
         CHECK_STATUS_FAILING,
         CHECK_STATUS_DISABLED, /* scope "active" on a node that does not serve */

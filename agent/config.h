@@ -49,8 +49,8 @@ typedef struct ConfigCheck {
 } ConfigCheck;
 
 typedef struct ConfigService {
-        char *name; /* defaults to unit */
-        char *unit; /* systemd back end, or NULL */
+        char *name;                  /* defaults to unit */
+        char *unit;                  /* systemd back end, or NULL */
         char *start, *stop, *status; /* command back end */
         usec_t timeout;
         unsigned start_retries; /* extra attempts after a failed start */
@@ -107,7 +107,8 @@ void config_errors_done(ConfigErrors *e);
 
 /* Parses and validates path. On failure returns -EINVAL (or -errno for I/O) and fills errors with
  * every problem found, not only the first. plugin_dir_default is used when plugin_dir is unset. */
-int config_load(const char *path, const char *plugin_dir_default, Config **ret, ConfigErrors *errors);
+int config_load(const char *path, const char *plugin_dir_default, Config **ret,
+                ConfigErrors *errors);
 Config *config_free(Config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
 

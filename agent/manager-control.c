@@ -34,9 +34,9 @@ static void write_check_json(JsonWriter *w, const Check *c)
         json_add_double(w, "interval", (double)cfg->interval / USEC_PER_SEC);
         json_add_double(w, "timeout", (double)cfg->timeout / USEC_PER_SEC);
         if (check_get_last_run(c) > 0)
-                json_add_int(w, "last_run_ms",
-                             (int64_t)((now_usec(CLOCK_MONOTONIC) - check_get_last_run(c)) /
-                                       USEC_PER_MSEC));
+                json_add_int(
+                    w, "last_run_ms",
+                    (int64_t)((now_usec(CLOCK_MONOTONIC) - check_get_last_run(c)) / USEC_PER_MSEC));
         else
                 json_add_null(w, "last_run_ms");
         json_end_object(w);
@@ -201,8 +201,9 @@ void manager_handle_control(ControlServer *s, ControlRequest *req, const char *c
                 r = m->started ? manager_reload(m, &why) : -EBUSY;
                 if (r == -EBUSY)
                         why = strdup("the agent is still starting");
-                control_request_reply(req, r >= 0, r >= 0 ? "configuration reloaded\n"
-                                                           : (why ? why : "reload failed"));
+                control_request_reply(req, r >= 0,
+                                      r >= 0 ? "configuration reloaded\n"
+                                             : (why ? why : "reload failed"));
         } else
                 control_request_reply(req, false, "unknown command");
 }

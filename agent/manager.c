@@ -315,8 +315,8 @@ static void on_peer_frame(Peer *p, const Frame *f, void *userdata)
         Manager *m = userdata;
         bool answers = f->request_id != 0 && f->request_id == m->outstanding_request;
         /* StatusText shows the peer's state too, which changes without a change of ours. */
-        bool peer_view_changed = !m->peer_known || (f->state < _ROLE_STATE_MAX &&
-                                                    m->peer_state != (RoleState)f->state);
+        bool peer_view_changed =
+            !m->peer_known || (f->state < _ROLE_STATE_MAX && m->peer_state != (RoleState)f->state);
 
         if (f->state < _ROLE_STATE_MAX)
                 m->peer_state = (RoleState)f->state;
@@ -375,8 +375,7 @@ static void on_peer_lost(Peer *p, void *userdata)
         manager_notify_status(m);
 }
 
-void manager_check_verdict(Check *c, CheckStatus old_status, CheckStatus new_status,
-                           void *userdata)
+void manager_check_verdict(Check *c, CheckStatus old_status, CheckStatus new_status, void *userdata)
 {
         manager_dispatch(userdata, ROLE_EVENT_CHECKS_CHANGED);
 }
@@ -523,9 +522,9 @@ static int manager_load_saved_state(Manager *m)
 static int manager_start_serving(Manager *m)
 {
         static const PeerCallbacks peer_callbacks = {
-                .connected = on_peer_connected,
-                .frame = on_peer_frame,
-                .lost = on_peer_lost,
+            .connected = on_peer_connected,
+            .frame = on_peer_frame,
+            .lost = on_peer_lost,
         };
         int r;
 

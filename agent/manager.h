@@ -30,7 +30,7 @@ typedef struct Manager {
         Check **checks;
         size_t n_checks;
         ControlServer *control;
-        HealthServer *health; /* the load balancer's view: agent-check and HTTP */
+        HealthServer *health;             /* the load balancer's view: agent-check and HTTP */
         ControlRequest *operator_request; /* quiesce/takeover waiting for its handover */
 
         RoleMachine machine;
@@ -80,7 +80,8 @@ int manager_run(Manager *m);
 void manager_dispatch(Manager *m, RoleEvent event);
 RoleFacts manager_facts(const Manager *m);
 
-void manager_check_verdict(Check *c, CheckStatus old_status, CheckStatus new_status, void *userdata);
+void manager_check_verdict(Check *c, CheckStatus old_status, CheckStatus new_status,
+                           void *userdata);
 /* After a configuration change: checks enabled per role, peer view, status, verdicts. */
 void manager_sync(Manager *m);
 

@@ -16,9 +16,9 @@
 typedef struct Peer Peer;
 
 typedef struct PeerCallbacks {
-        void (*connected)(Peer *p, void *userdata);                 /* authenticated */
-        void (*frame)(Peer *p, const Frame *f, void *userdata);     /* every valid frame after HELLO */
-        void (*lost)(Peer *p, void *userdata);                      /* nothing valid for dead_time */
+        void (*connected)(Peer *p, void *userdata);             /* authenticated */
+        void (*frame)(Peer *p, const Frame *f, void *userdata); /* every valid frame after HELLO */
+        void (*lost)(Peer *p, void *userdata);                  /* nothing valid for dead_time */
 } PeerCallbacks;
 
 int peer_new(sd_event *e, const Config *c, const Key *key, const PeerCallbacks *cb, void *userdata,

@@ -10,7 +10,7 @@ typedef enum RoleState {
         ROLE_ACTIVE,   /* serving */
         ROLE_STOPPING, /* giving the services away (stopping, draining, or waiting for the peer) */
         ROLE_DEGRADED, /* serving, a check fails, and the peer cannot take over */
-        ROLE_FAULT,    /* not serving and cannot serve: own host check failing or last start failed */
+        ROLE_FAULT, /* not serving and cannot serve: own host check failing or last start failed */
         _ROLE_STATE_MAX,
 } RoleState;
 
@@ -20,17 +20,18 @@ RoleState role_state_from_string(const char *s);
 /* The operation in flight; at most one at a time, which is what makes handovers serial. */
 typedef enum RoleOp {
         ROLE_OP_NONE,
-        ROLE_OP_BOOT_PROBE,         /* saved state said active: are the services still running? */
-        ROLE_OP_START,              /* starting on our own (init_dead, peer loss, operator, election) */
-        ROLE_OP_START_FOR_PEER,     /* starting because the peer asked (TAKE) */
-        ROLE_OP_RESTART,            /* a handover failed after we stopped: starting our own again */
-        ROLE_OP_HANDOVER_STOP,      /* break-before-make: stopping before the peer starts */
-        ROLE_OP_HANDOVER_WAIT_PEER, /* TAKE sent, waiting for TAKE_DONE / TAKE_FAILED */
-        ROLE_OP_HANDOVER_DRAIN,     /* make-before-break: peer serves, balancer told, draining */
-        ROLE_OP_HANDOVER_FINAL_STOP,/* make-before-break: stopping after the drain */
-        ROLE_OP_YIELD,              /* lost the election between two active nodes: stopping */
-        ROLE_OP_REQUEST_RELEASE,    /* operator takeover: RELEASE sent, waiting for the peer's TAKE */
-        ROLE_OP_AWAIT_RELEASED,     /* operator takeover, make-before-break: serving, old node stopping */
+        ROLE_OP_BOOT_PROBE,     /* saved state said active: are the services still running? */
+        ROLE_OP_START,          /* starting on our own (init_dead, peer loss, operator, election) */
+        ROLE_OP_START_FOR_PEER, /* starting because the peer asked (TAKE) */
+        ROLE_OP_RESTART,        /* a handover failed after we stopped: starting our own again */
+        ROLE_OP_HANDOVER_STOP,  /* break-before-make: stopping before the peer starts */
+        ROLE_OP_HANDOVER_WAIT_PEER,  /* TAKE sent, waiting for TAKE_DONE / TAKE_FAILED */
+        ROLE_OP_HANDOVER_DRAIN,      /* make-before-break: peer serves, balancer told, draining */
+        ROLE_OP_HANDOVER_FINAL_STOP, /* make-before-break: stopping after the drain */
+        ROLE_OP_YIELD,               /* lost the election between two active nodes: stopping */
+        ROLE_OP_REQUEST_RELEASE, /* operator takeover: RELEASE sent, waiting for the peer's TAKE */
+        ROLE_OP_AWAIT_RELEASED,  /* operator takeover, make-before-break: serving, old node stopping
+                                  */
         _ROLE_OP_MAX,
 } RoleOp;
 
@@ -52,12 +53,12 @@ typedef enum RoleEvent {
         ROLE_EVENT_PEER_TAKE_FAILED, /* peer: could not start */
         ROLE_EVENT_PEER_RELEASE,     /* peer: hand your services to me */
         ROLE_EVENT_PEER_RELEASE_REFUSED,
-        ROLE_EVENT_PEER_RELEASED,    /* peer: I have stopped, handover complete */
+        ROLE_EVENT_PEER_RELEASED, /* peer: I have stopped, handover complete */
         ROLE_EVENT_SERVICES_STARTED,
         ROLE_EVENT_SERVICES_START_FAILED, /* after retries and rollback */
         ROLE_EVENT_SERVICES_STOPPED,      /* also after a failed stop: the stop step is over */
         ROLE_EVENT_DRAIN_DONE,
-        ROLE_EVENT_REQUEST_TIMEOUT,  /* the peer did not answer a request in time */
+        ROLE_EVENT_REQUEST_TIMEOUT, /* the peer did not answer a request in time */
         _ROLE_EVENT_MAX,
 } RoleEvent;
 
@@ -66,8 +67,9 @@ RoleEvent role_event_from_string(const char *s);
 
 /* Flags carried in every frame (Frame.flags). */
 enum {
-        ROLE_FLAG_HEALTHY = 1 << 0,     /* no `always` check failing */
-        ROLE_FLAG_CANDIDATE = 1 << 1,   /* would start if the peer is passive (see role_is_candidate) */
+        ROLE_FLAG_HEALTHY = 1 << 0, /* no `always` check failing */
+        ROLE_FLAG_CANDIDATE =
+            1 << 1, /* would start if the peer is passive (see role_is_candidate) */
         ROLE_FLAG_HOME_MASTER = 1 << 2, /* node.role = "master" */
         ROLE_FLAG_BUSY = 1 << 3,        /* an operation is in flight (no election meanwhile) */
         ROLE_FLAG_HANDED_OVER = 1 << 4,
@@ -80,13 +82,13 @@ typedef struct RoleMachine {
         RoleState state;
         RoleOp op;
         uint64_t epoch;
-        bool handed_over;   /* gave the services away: no automatic start until quiesce/takeover */
-        bool failed_over;   /* ... because a check failed here: not an automatic target either */
+        bool handed_over; /* gave the services away: no automatic start until quiesce/takeover */
+        bool failed_over; /* ... because a check failed here: not an automatic target either */
         bool handover_planned; /* the handover in flight was asked for (quiesce, peer's takeover) */
-        bool saved_active;  /* saved state said we were serving when the daemon last ran */
-        bool peer_seen;     /* heard from the peer since start (wait_for_all) */
-        bool start_failed;  /* our last start failed: not a handover target until it succeeds */
-        bool operator_op;   /* the op in flight answers an operator (vacataire-ctl) */
+        bool saved_active;     /* saved state said we were serving when the daemon last ran */
+        bool peer_seen;        /* heard from the peer since start (wait_for_all) */
+        bool start_failed;     /* our last start failed: not a handover target until it succeeds */
+        bool operator_op;      /* the op in flight answers an operator (vacataire-ctl) */
 } RoleMachine;
 
 /* What the machine is told about the world; filled by the manager before each step. */
@@ -116,7 +118,7 @@ enum {
         ROLE_ACTION_ARM_DRAIN = 1 << 9,
         ROLE_ACTION_REPLY_OK = 1 << 10,    /* the operator's request is done */
         ROLE_ACTION_REPLY_ERROR = 1 << 11, /* the operator's request failed: message says why */
-        ROLE_ACTION_ALERT = 1 << 12,       /* worth a notification though the state may not change */
+        ROLE_ACTION_ALERT = 1 << 12, /* worth a notification though the state may not change */
 };
 
 typedef struct RoleOutput {

@@ -32,8 +32,9 @@ static void *state_writer_main(void *userdata)
 
                 int r = state_save(w->dir, &s);
                 if (r < 0)
-                        log_error_errno(r, "Failed to save state in %s (the previous state file is "
-                                           "kept): %m",
+                        log_error_errno(r,
+                                        "Failed to save state in %s (the previous state file is "
+                                        "kept): %m",
                                         w->dir);
 
                 pthread_mutex_lock(&w->lock);

@@ -53,10 +53,10 @@ enum vacataire_param_type {
 /* One entry of the check's `params` group. */
 struct vacataire_param {
         const char *name;
-        uint32_t type;    /* enum vacataire_param_type */
-        int32_t boolean;  /* VACATAIRE_PARAM_BOOL */
-        int64_t integer;  /* VACATAIRE_PARAM_INT */
-        double number;    /* VACATAIRE_PARAM_FLOAT, and VACATAIRE_PARAM_INT converted */
+        uint32_t type;      /* enum vacataire_param_type */
+        int32_t boolean;    /* VACATAIRE_PARAM_BOOL */
+        int64_t integer;    /* VACATAIRE_PARAM_INT */
+        double number;      /* VACATAIRE_PARAM_FLOAT, and VACATAIRE_PARAM_INT converted */
         const char *string; /* VACATAIRE_PARAM_STRING */
 };
 
@@ -83,13 +83,13 @@ struct vacataire_plugin {
 
 #define VACATAIRE_PLUGIN_DEFINE(name_, description_, configure_, run_, free_)                      \
         __attribute__((visibility("default"))) const struct vacataire_plugin vacataire_plugin = {  \
-                .abi_version = VACATAIRE_PLUGIN_ABI_VERSION,                                       \
-                .struct_size = sizeof(struct vacataire_plugin),                                    \
-                .name = (name_),                                                                   \
-                .description = (description_),                                                     \
-                .configure = (configure_),                                                         \
-                .run = (run_),                                                                     \
-                .free = (free_),                                                                   \
+            .abi_version = VACATAIRE_PLUGIN_ABI_VERSION,                                           \
+            .struct_size = sizeof(struct vacataire_plugin),                                        \
+            .name = (name_),                                                                       \
+            .description = (description_),                                                         \
+            .configure = (configure_),                                                             \
+            .run = (run_),                                                                         \
+            .free = (free_),                                                                       \
         }
 
 /* Helpers for plugins: inline, so a plugin links against nothing of the agent. */
