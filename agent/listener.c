@@ -101,6 +101,11 @@ int listener_new(sd_event *e, int fd, const char *what, ListenerAcceptFn fn, voi
         r = sd_event_add_io(e, &l->io_source, fd, EPOLLIN, on_accept, l);
         if (r < 0)
                 return r;
+        /* What connections already sent is read before more are accepted: under a flood of new
+         * connections, the ones already talking (a reconnecting peer's HELLO) are served first. */
+        r = sd_event_source_set_priority(l->io_source, SD_EVENT_PRIORITY_NORMAL + 1);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(l);
         return 0;
 }

@@ -22,7 +22,8 @@ typedef struct PeerConn {
         bool outgoing;
         bool connecting;
         bool authenticated;
-        usec_t accepted; /* CLOCK_MONOTONIC; the oldest pending connection is shed first */
+        usec_t accepted;  /* CLOCK_MONOTONIC; the oldest pending connection is shed first */
+        bool hello_valid; /* sent a HELLO with a valid HMAC: it holds the key, shed it last */
         sd_event_source *io;
         sd_event_source *deadline; /* handshake must finish in time */
         FrameSession session;
@@ -202,6 +203,7 @@ static int conn_handle_frame(Peer *p, PeerConn *c, const Frame *f)
                         peer_log_refusal(p, c->address, "HELLO from an unexpected node name", 0);
                         return -EPERM;
                 }
+                c->hello_valid = true;
                 /* The peer's nonce is known now; a heartbeat proves we hold the key too. */
                 return conn_send(p, c, FRAME_HEARTBEAT, 0, NULL);
         }
@@ -382,11 +384,16 @@ static void on_accept(Listener *l, int cfd, const struct sockaddr *sa, socklen_t
                 /* Full: shed the oldest, not the newcomer. Refusing newcomers would let a
                  * stranger who keeps every slot busy lock the real peer out after any blip of
                  * the link, and so cause a failover; shedding the oldest leaves the peer a
-                 * slot for the few milliseconds its handshake takes. */
+                 * slot for the few milliseconds its handshake takes. A connection whose HELLO
+                 * proved it holds the key is shed only when every slot holds one, so a flood of
+                 * strangers cannot push the reconnecting peer out mid-handshake. */
                 slot = 0;
-                for (size_t i = 1; i < PEER_PENDING_MAX; i++)
-                        if (p->pending[i]->accepted < p->pending[slot]->accepted)
+                for (size_t i = 1; i < PEER_PENDING_MAX; i++) {
+                        PeerConn *a = p->pending[i], *b = p->pending[slot];
+                        if (a->hello_valid != b->hello_valid ? !a->hello_valid
+                                                             : a->accepted < b->accepted)
                                 slot = i;
+                }
                 peer_log_refusal(p, p->pending[slot]->address,
                                  "too many unauthenticated connections, dropping the oldest", 0);
                 peer_drop_conn(p, p->pending[slot]);

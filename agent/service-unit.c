@@ -448,10 +448,24 @@ static int unit_manager_begin(UnitManager *m, UnitJobKind kind, const char *unit
         return 0;
 }
 
-static int unit_manager_call(UnitJob *j, sd_bus_message *call, sd_bus_message_handler_t handler)
+/* Every call this module makes: build it, append its arguments, send it for job j. */
+static int unit_job_call(UnitJob *j, const char *path, const char *interface, const char *method,
+                         sd_bus_message_handler_t handler, const char *types, ...)
 {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         usec_t timeout = j->timeout == USEC_INFINITY ? 0 : j->timeout;
+        va_list ap;
+        int r;
 
+        r = sd_bus_message_new_method_call(j->manager->bus, &call, SYSTEMD_DESTINATION, path,
+                                           interface, method);
+        if (r < 0)
+                return r;
+        va_start(ap, types);
+        r = sd_bus_message_appendv(call, types, ap);
+        va_end(ap);
+        if (r < 0)
+                return r;
         return sd_bus_call_async(j->manager->bus, &j->call_slot, call, handler, j, timeout);
 }
 
@@ -459,7 +473,6 @@ static int unit_manager_job_call(UnitManager *m, UnitJobKind kind, const char *m
                                  const char *unit, usec_t timeout, UnitJobDone done, void *userdata,
                                  UnitJob **ret)
 {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         UnitJob *j;
         int r;
 
@@ -468,12 +481,8 @@ static int unit_manager_job_call(UnitManager *m, UnitJobKind kind, const char *m
                 return r;
         j->done = done;
 
-        r = sd_bus_message_new_method_call(m->bus, &call, SYSTEMD_DESTINATION, SYSTEMD_PATH,
-                                           SYSTEMD_MANAGER, method);
-        if (r >= 0)
-                r = sd_bus_message_append(call, "ss", unit, "replace");
-        if (r >= 0)
-                r = unit_manager_call(j, call, on_job_queued);
+        r = unit_job_call(j, SYSTEMD_PATH, SYSTEMD_MANAGER, method, on_job_queued, "ss", unit,
+                          "replace");
         if (r < 0) {
                 unit_job_free(j);
                 return r;
@@ -499,7 +508,6 @@ int unit_manager_stop_unit(UnitManager *m, const char *unit, usec_t timeout, Uni
 int unit_manager_start_scope(UnitManager *m, const char *scope, const char *description, pid_t pid,
                              usec_t timeout, UnitJobDone done, void *userdata, UnitJob **ret)
 {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         UnitJob *j;
         int r;
 
@@ -510,18 +518,10 @@ int unit_manager_start_scope(UnitManager *m, const char *scope, const char *desc
                 return r;
         j->done = done;
 
-        r = sd_bus_message_new_method_call(m->bus, &call, SYSTEMD_DESTINATION, SYSTEMD_PATH,
-                                           SYSTEMD_MANAGER, "StartTransientUnit");
-        if (r >= 0)
-                r = sd_bus_message_append(call, "ss", scope, "fail");
-        if (r >= 0)
-                r = sd_bus_message_append(call, "a(sv)", 3, "PIDs", "au", 1, (uint32_t)pid,
-                                          "CollectMode", "s", "inactive-or-failed", "Description",
-                                          "s", description);
-        if (r >= 0)
-                r = sd_bus_message_append(call, "a(sa(sv))", 0);
-        if (r >= 0)
-                r = unit_manager_call(j, call, on_job_queued);
+        r = unit_job_call(j, SYSTEMD_PATH, SYSTEMD_MANAGER, "StartTransientUnit", on_job_queued,
+                          "ssa(sv)a(sa(sv))", scope, "fail", 3, "PIDs", "au", 1, (uint32_t)pid,
+                          "CollectMode", "s", "inactive-or-failed", "Description", "s", description,
+                          0);
         if (r < 0) {
                 unit_job_free(j);
                 return r;
@@ -554,7 +554,6 @@ static int on_active_state(sd_bus_message *reply, void *userdata, sd_bus_error *
 
 static int on_unit_loaded(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         UnitJob *j = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(reply);
         const char *path;
@@ -568,12 +567,8 @@ static int on_unit_loaded(sd_bus_message *reply, void *userdata, sd_bus_error *r
         }
         r = sd_bus_message_read(reply, "o", &path);
         if (r >= 0)
-                r = sd_bus_message_new_method_call(j->manager->bus, &call, SYSTEMD_DESTINATION,
-                                                   path, "org.freedesktop.DBus.Properties", "Get");
-        if (r >= 0)
-                r = sd_bus_message_append(call, "ss", SYSTEMD_UNIT, "ActiveState");
-        if (r >= 0)
-                r = unit_manager_call(j, call, on_active_state);
+                r = unit_job_call(j, path, "org.freedesktop.DBus.Properties", "Get",
+                                  on_active_state, "ss", SYSTEMD_UNIT, "ActiveState");
         if (r < 0)
                 unit_job_fail(j, r, "cannot read its state: %s", strerror(-r));
         return 0;
@@ -582,7 +577,6 @@ static int on_unit_loaded(sd_bus_message *reply, void *userdata, sd_bus_error *r
 int unit_manager_get_active_state(UnitManager *m, const char *unit, usec_t timeout,
                                   UnitStateDone done, void *userdata, UnitJob **ret)
 {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         UnitJob *j;
         int r;
 
@@ -591,12 +585,7 @@ int unit_manager_get_active_state(UnitManager *m, const char *unit, usec_t timeo
                 return r;
         j->state_done = done;
 
-        r = sd_bus_message_new_method_call(m->bus, &call, SYSTEMD_DESTINATION, SYSTEMD_PATH,
-                                           SYSTEMD_MANAGER, "LoadUnit");
-        if (r >= 0)
-                r = sd_bus_message_append(call, "s", unit);
-        if (r >= 0)
-                r = unit_manager_call(j, call, on_unit_loaded);
+        r = unit_job_call(j, SYSTEMD_PATH, SYSTEMD_MANAGER, "LoadUnit", on_unit_loaded, "s", unit);
         if (r < 0) {
                 unit_job_free(j);
                 return r;

@@ -106,32 +106,23 @@ vc_make_key() { # vc_make_key FILE
         chmod 600 "$1"
 }
 
-# vc_node NAME ROLE INDEX PEER PEER_INDEX [extra config lines...]
-# INDEX picks ports: peer link base+INDEX, service base+10+INDEX.
-vc_node() {
-        local name=$1 role=$2 idx=$3 peer=$4 pidx=$5
-        shift 5
-        local d=$VC_TMP/$name
-        mkdir -p "$d/www" "$d/state"
-        echo "$name" >"$d/www/index.html"
-        [ -f "$VC_TMP/peer.key" ] || vc_make_key "$VC_TMP/peer.key"
-        local svc_port
-        svc_port=$(vc_port $((10 + idx)))
+# vc_service_scripts DIR LISTEN: start, stop and status scripts in DIR for a busybox httpd serving
+# DIR/www on LISTEN ("ip:port"), its pid in DIR/service.pid. start refuses while DIR/fail-start
+# exists (tests of rollback) and returns once the server answers. A killed server may stay a
+# zombie for a while (its parent is whatever reaps orphans here): a zombie counts as stopped.
+vc_service_scripts() {
+        local d=$1 listen=$2
         cat >"$d/service-start" <<EOS
 #!/bin/sh
-# Refuses to start when asked to fail (tests of rollback).
 [ -e "$d/fail-start" ] && { echo "start refused" >&2; exit 1; }
-busybox httpd -f -p 127.0.0.1:$svc_port -h "$d/www" &
+busybox httpd -f -p $listen -h "$d/www" &
 echo \$! >"$d/service.pid"
-# Ready when it answers.
-i=0; while [ \$i -lt 50 ]; do
-        curl -s -o /dev/null -m 1 http://127.0.0.1:$svc_port/ && exit 0
+i=0; while [ \$i -lt 100 ]; do
+        curl -s -o /dev/null -m 1 http://$listen/ && exit 0
         sleep 0.02; i=\$((i+1))
 done
 exit 1
 EOS
-        # A killed server may stay a zombie for a while (its parent is whatever reaps orphans
-        # here): a zombie counts as stopped.
         cat >"$d/service-stop" <<EOS
 #!/bin/sh
 [ -f "$d/service.pid" ] || exit 0
@@ -148,6 +139,20 @@ st=\$(sed 's/.*) \(.\).*/\1/' /proc/\$(cat "$d/service.pid")/stat 2>/dev/null)
 [ -n "\$st" ] && [ "\$st" != Z ]
 EOS
         chmod +x "$d/service-start" "$d/service-stop" "$d/service-status"
+}
+
+# vc_node NAME ROLE INDEX PEER PEER_INDEX [extra config lines...]
+# INDEX picks ports: peer link base+INDEX, service base+10+INDEX.
+vc_node() {
+        local name=$1 role=$2 idx=$3 peer=$4 pidx=$5
+        shift 5
+        local d=$VC_TMP/$name
+        mkdir -p "$d/www" "$d/state"
+        echo "$name" >"$d/www/index.html"
+        [ -f "$VC_TMP/peer.key" ] || vc_make_key "$VC_TMP/peer.key"
+        local svc_port
+        svc_port=$(vc_port $((10 + idx)))
+        vc_service_scripts "$d" "127.0.0.1:$svc_port"
         cat >"$d/vacataire.conf" <<EOF2
 node = { name = "$name"; role = "$role"; listen = "127.0.0.1:$(vc_port "$idx")"; };
 peer = { name = "$peer"; address = "127.0.0.1:$(vc_port "$pidx")"; };

@@ -143,32 +143,7 @@ vn_node() {
         mkdir -p "$d/www" "$d/state"
         echo "$name" >"$d/www/index.html"
         [ -f "$VC_TMP/peer.key" ] || vc_make_key "$VC_TMP/peer.key"
-        cat >"$d/service-start" <<EOS
-#!/bin/sh
-busybox httpd -f -p $ip:80 -h "$d/www" &
-echo \$! >"$d/service.pid"
-i=0; while [ \$i -lt 100 ]; do
-        curl -s -o /dev/null -m 1 http://$ip/ && exit 0
-        sleep 0.02; i=\$((i+1))
-done
-exit 1
-EOS
-        cat >"$d/service-stop" <<EOS
-#!/bin/sh
-[ -f "$d/service.pid" ] || exit 0
-pid=\$(cat "$d/service.pid")
-# A killed httpd is a zombie until whoever inherited it reaps it: dead all the same.
-alive() { st=\$(cut -d' ' -f3 /proc/\$pid/stat 2>/dev/null) && [ "\$st" != Z ]; }
-kill "\$pid" 2>/dev/null
-i=0; while alive && [ \$i -lt 100 ]; do sleep 0.02; i=\$((i+1)); done
-rm -f "$d/service.pid"
-EOS
-        cat >"$d/service-status" <<EOS
-#!/bin/sh
-[ -f "$d/service.pid" ] || exit 1
-st=\$(cut -d' ' -f3 /proc/\$(cat "$d/service.pid")/stat 2>/dev/null) && [ "\$st" != Z ]
-EOS
-        chmod +x "$d/service-start" "$d/service-stop" "$d/service-status"
+        vc_service_scripts "$d" "$ip:80"
         local checks=${VN_CHECKS:-"{ name = \"web\"; plugin = \"pcheck\"; interval = ${VC_INTERVAL:-0.1}; timeout = 0.5; fall = ${VC_FALL:-1}; rise = 1; scope = \"active\"; params = { pidfile = \"$d/service.pid\"; }; }"}
         checks=${checks//@DIR@/$d}
         checks=${checks//@IP@/$ip}
