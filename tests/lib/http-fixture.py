@@ -10,6 +10,7 @@ line of stdout, then answers until killed.
   /truncated/N    Content-Length: N, but only N-1 bytes, then close
   /endless        200, no Content-Length, bytes until the client goes away
   /hang           reads the request and never answers
+  POST /echo      200, the request body back (Content-Type kept)
 
 Usage: http-fixture.py [--tls CERT KEY]
 """
@@ -69,6 +70,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 while True:
                     self.wfile.write(CHUNK)
             elif route == "hang":
+                time.sleep(3600)
+            else:
+                self.send_error(404)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        data = self.rfile.read(n)
+        try:
+            if self.path == "/echo":
+                self.send_response(200)
+                self.send_header("Content-Type", self.headers.get("Content-Type", "text/plain"))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            elif self.path == "/hang":
                 time.sleep(3600)
             else:
                 self.send_error(404)
