@@ -54,6 +54,7 @@ struct Check {
         sd_event_source *interval_source;
         sd_event_source *timeout_source;
         bool run_in_flight; /* the run that counts awaits its answer */
+        bool run_woken;     /* ... and follows a WAKE: the plugin saw a change (a death) */
         uint32_t run_id;    /* of the last RUN sent; answers to older ones are discarded */
         usec_t run_started;
 
@@ -94,6 +95,14 @@ CheckStatus check_counters_apply(CheckCounters *c, bool passed, unsigned fall, u
         return c->status;
 }
 
+void check_counters_apply_event(CheckCounters *c, bool passed, unsigned fall)
+{
+        /* The failure was seen as it happened and confirmed by a run: not the flake that fall
+         * is there to ride out. */
+        if (!passed && fall > 1 && c->consecutive_failures < fall - 1)
+                c->consecutive_failures = fall - 1;
+}
+
 static void check_log_transition(Check *c, CheckStatus new_status)
 {
         char name_field[256], status_field[64];
@@ -119,6 +128,10 @@ static void check_finish_run(Check *c, int result, const char *message)
         if (passed)
                 c->respawn_delay = 0;
 
+        if (c->run_woken) {
+                c->run_woken = false;
+                check_counters_apply_event(&c->counters, passed, c->cfg->fall);
+        }
         new_status = check_counters_apply(&c->counters, passed, c->cfg->fall, c->cfg->rise);
         if (new_status == old_status)
                 return;
@@ -260,6 +273,15 @@ static int check_receive(Check *c)
                         log_debug("check %s: %s", c->cfg->name, c->down_message);
                 c->checker_failed = true;
                 check_report_configured(c, configured.error < 0 ? configured.error : -EINVAL);
+                return 1;
+
+        case CHECKER_MSG_WAKE:
+                if (!c->enabled)
+                        return 1;
+                log_debug("check %s: watched event, running now", c->cfg->name);
+                c->run_woken = true;
+                /* A run in flight was asked after the event: it is the one that confirms it. */
+                check_start_run(c);
                 return 1;
 
         case CHECKER_MSG_RESULT:
@@ -492,7 +514,7 @@ int check_set_enabled(Check *c, bool enabled)
                 return 0;
 
         /* A run in flight is forgotten, not killed: its answer no longer matches run_id. */
-        c->run_in_flight = false;
+        c->run_in_flight = c->run_woken = false;
         (void)sd_event_source_set_enabled(c->timeout_source, SD_EVENT_OFF);
         c->counters = (CheckCounters){
             .status = enabled ? CHECK_STATUS_PENDING : CHECK_STATUS_DISABLED,

@@ -26,6 +26,9 @@ typedef struct CheckCounters {
         unsigned consecutive_successes;
 } CheckCounters;
 CheckStatus check_counters_apply(CheckCounters *c, bool passed, unsigned fall, unsigned rise);
+/* Before check_counters_apply() for a run that followed a watched event (the plugin's watch()
+ * fds fired, e.g. the process died): a failure then reaches fall at once. */
+void check_counters_apply_event(CheckCounters *c, bool passed, unsigned fall);
 
 typedef struct Check Check;
 

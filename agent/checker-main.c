@@ -19,6 +19,11 @@
  *                                  which the checker exits with status 1
  *   daemon  -> checker  RUN        {id}                 answered in order, one run at a time
  *   checker -> daemon   RESULT     {id, result, one-line message of at most 255 bytes}
+ *   checker -> daemon   WAKE       {}   unasked, when the plugin has a watch() callback and one
+ *                                  of the fds it gave after the last run became readable: the
+ *                                  daemon answers with a RUN now rather than at the interval.
+ *                                  At most one WAKE per run; the fds are polled again only after
+ *                                  the next run refreshed them.
  *
  * The daemon may send RUN before CONFIGURED arrives: requests queue in the socket. EOF means the
  * daemon is done with us: the plugin's state is freed and we exit 0. Timeouts are the daemon's
@@ -27,6 +32,7 @@
  * EXEC_FAILED {-errno} instead.
  */
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -206,8 +212,53 @@ static int run_plugin(const Plugin *p, void *state, char msg[CHECKER_RESULT_MAX]
         return r;
 }
 
+/* The fds the plugin wants watched after a run, or none. */
+static unsigned plugin_watch(const Plugin *p, void *state, int fds[CHECKER_WATCH_MAX])
+{
+        int (*watch)(void *, int *, uint32_t) = PLUGIN_FIELD(p, watch);
+        int n;
+
+        if (!watch)
+                return 0;
+        n = watch(state, fds, CHECKER_WATCH_MAX);
+        if (n <= 0)
+                return 0;
+        return (unsigned)n > CHECKER_WATCH_MAX ? CHECKER_WATCH_MAX : (unsigned)n;
+}
+
+/* Waits for the daemon's next packet; meanwhile, if a watched fd fires, says WAKE once.
+ * Returns 0 when the daemon's socket is readable, or -errno. */
+static int wait_for_daemon(const int *watched, unsigned n_watched)
+{
+        struct pollfd p[1 + CHECKER_WATCH_MAX];
+        bool woke = false;
+
+        p[0] = (struct pollfd){.fd = CHECKER_FD, .events = POLLIN};
+        for (unsigned i = 0; i < n_watched; i++)
+                p[1 + i] = (struct pollfd){.fd = watched[i], .events = POLLIN};
+        for (;;) {
+                if (poll(p, woke ? 1 : 1 + n_watched, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (p[0].revents)
+                        return 0; /* a RUN (or EOF) comes first: it runs the check anyway */
+                for (unsigned i = 0; i < n_watched && !woke; i++)
+                        if (p[1 + i].revents) {
+                                struct checker_wake w = {.type = CHECKER_MSG_WAKE};
+                                int r = send_packet(CHECKER_FD, &w, sizeof(w), NULL);
+                                if (r < 0)
+                                        return r;
+                                woke = true;
+                        }
+        }
+}
+
 static int serve(void)
 {
+        int watched[CHECKER_WATCH_MAX];
+        unsigned n_watched = 0;
         _cleanup_free_ uint8_t *buf = NULL;
         _cleanup_free_ struct vacataire_param *items = NULL;
         _cleanup_(plugin_freep) Plugin *plugin = NULL;
@@ -247,12 +298,15 @@ static int serve(void)
         }
         if (send_configured(CHECKER_FD, 0, NULL) < 0)
                 return 1;
+        /* Nothing to watch before the first run: the run opens what it looks at. */
 
         for (;;) {
                 struct checker_run run;
                 struct checker_result reply = {.type = CHECKER_MSG_RESULT};
                 char msg[CHECKER_RESULT_MAX];
 
+                if (n_watched > 0 && wait_for_daemon(watched, n_watched) < 0)
+                        return 1;
                 n = recv_packet(CHECKER_FD, &run, sizeof(run));
                 if (n == 0)
                         break;
@@ -260,6 +314,7 @@ static int serve(void)
                         return 1;
                 reply.id = run.id;
                 reply.result = run_plugin(plugin, state, msg);
+                n_watched = plugin_watch(plugin, state, watched);
                 if (send_packet(CHECKER_FD, &reply, sizeof(reply), msg) < 0)
                         return 1;
         }

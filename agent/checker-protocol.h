@@ -14,6 +14,7 @@
 #define CHECKER_CONFIGURE_MAX    (64u * 1024u)
 #define CHECKER_RESULT_MAX       256u  /* result message, NUL included */
 #define CHECKER_ERROR_MAX        1024u /* configure error message, NUL included */
+#define CHECKER_WATCH_MAX        64u   /* fds a plugin's watch() may hand the checker */
 
 enum checker_message_type {
         CHECKER_MSG_CONFIGURE = 1,   /* daemon -> checker, first message */
@@ -21,6 +22,12 @@ enum checker_message_type {
         CHECKER_MSG_RUN = 3,         /* daemon -> checker */
         CHECKER_MSG_RESULT = 4,      /* checker -> daemon, answers RUN */
         CHECKER_MSG_EXEC_FAILED = 5, /* forked child -> daemon, when exec() itself failed */
+        CHECKER_MSG_WAKE = 6,        /* checker -> daemon, unasked: a watched fd fired, run now */
+};
+
+/* WAKE is this struct alone; at most one is sent between two runs. */
+struct checker_wake {
+        uint32_t type;
 };
 
 /* Followed by path_size bytes of plugin path (NUL included), then n_params times a

@@ -60,11 +60,13 @@ int plugin_load(const char *path, Plugin **ret, char **ret_error)
                                             "version %u",
                                             path, (unsigned)api->abi_version,
                                             (unsigned)VACATAIRE_PLUGIN_ABI_VERSION));
-        if (api->struct_size < sizeof(struct vacataire_plugin))
+        /* Smaller than today's struct is fine down to the first release's: appended fields
+         * are read through PLUGIN_FIELD(). */
+        if (api->struct_size < PLUGIN_STRUCT_SIZE_MIN)
                 return refuse(-EBADMSG, ret_error,
                               strdup_printf("%s: plugin struct too small (%u bytes, need %zu)",
                                             path, (unsigned)api->struct_size,
-                                            sizeof(struct vacataire_plugin)));
+                                            (size_t)PLUGIN_STRUCT_SIZE_MIN));
         if (!api->configure || !api->run)
                 return refuse(-EBADMSG, ret_error,
                               strdup_printf("%s: plugin has no %s callback", path,

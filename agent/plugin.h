@@ -4,6 +4,18 @@
 #include "util.h"
 #include "vacataire-plugin.h"
 
+#include <stddef.h>
+
+/* The first release's struct ended at free: any plugin must have at least that much. */
+#define PLUGIN_STRUCT_SIZE_MIN offsetof(struct vacataire_plugin, watch)
+
+/* An appended field of p->api, or NULL when the plugin's struct_size does not cover it. */
+#define PLUGIN_FIELD(p, field)                                                                     \
+        ((p)->api->struct_size >=                                                                  \
+                 offsetof(struct vacataire_plugin, field) + sizeof((p)->api->field)                \
+             ? (p)->api->field                                                                     \
+             : NULL)
+
 typedef struct Plugin {
         void *handle;
         const struct vacataire_plugin *api;

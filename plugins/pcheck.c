@@ -3,6 +3,12 @@
  * pcheck: is a process running? Either count processes by name (/proc/PID/comm, or a substring
  * of the command line), or read a pidfile and look that one process up. Zombies do not count:
  * a process that has exited is not serving anything.
+ *
+ * Event-driven: each run keeps a pidfd of every process it counted (up to WATCH_MAX), and watch()
+ * hands them to the checker, which runs the check again the moment one of them exits. A pidfd is
+ * opened after the process was seen alive: if it exited in between, the pidfd is readable at once
+ * (a zombie) or cannot be opened (reaped: then it is not counted), so no death goes unseen. Only
+ * with the real /proc: under another `proc` the PIDs are not this system's.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -11,6 +17,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/pidfd.h>
 #include <unistd.h>
 
 #include "vacataire-plugin.h"
@@ -20,6 +27,9 @@
 
 /* Command lines longer than this are compared on their first bytes only. */
 #define CMDLINE_MAX (256 * 1024)
+
+/* Processes watched per run; more are still counted, their death found at the next interval. */
+#define WATCH_MAX 64
 
 enum match_mode {
         MATCH_COMM,
@@ -32,7 +42,42 @@ struct pcheck {
         char *proc;
         enum match_mode match;
         int64_t min_count;
+        bool watchable; /* proc is the real /proc */
+        int pidfds[WATCH_MAX];
+        unsigned n_pidfds;
 };
+
+static void pcheck_unwatch(struct pcheck *c)
+{
+        for (unsigned i = 0; i < c->n_pidfds; i++)
+                close(c->pidfds[i]);
+        c->n_pidfds = 0;
+}
+
+/* Called for a process just seen alive. Returns false if it has been reaped since (do not count
+ * it). */
+static bool pcheck_watch_pid(struct pcheck *c, long pid)
+{
+        int fd;
+
+        if (!c->watchable || c->n_pidfds >= WATCH_MAX)
+                return true;
+        fd = pidfd_open((pid_t)pid, 0);
+        if (fd < 0)
+                return errno != ESRCH;
+        /* pidfd_open() fds are close-on-exec already. */
+        c->pidfds[c->n_pidfds++] = fd;
+        return true;
+}
+
+static int pcheck_watch(void *userdata, int *fds, uint32_t max_fds)
+{
+        struct pcheck *c = userdata;
+        unsigned n = c->n_pidfds < max_fds ? c->n_pidfds : max_fds;
+
+        memcpy(fds, c->pidfds, n * sizeof(int));
+        return (int)n;
+}
 
 static void pcheck_free(void *userdata)
 {
@@ -40,6 +85,7 @@ static void pcheck_free(void *userdata)
 
         if (!c)
                 return;
+        pcheck_unwatch(c);
         free(c->process);
         free(c->pidfile);
         free(c->proc);
@@ -144,7 +190,7 @@ static bool parse_pid(const char *s, long *ret)
         return true;
 }
 
-static int count_processes(const struct pcheck *c, int64_t *ret)
+static int count_processes(struct pcheck *c, int64_t *ret)
 {
         char *cmdline = NULL;
         struct dirent *de;
@@ -178,7 +224,7 @@ static int count_processes(const struct pcheck *c, int64_t *ret)
                         continue; /* exited meanwhile */
                 if (c->match == MATCH_COMM && strcmp(comm, c->process) != 0)
                         continue;
-                if (state_is_alive(state))
+                if (state_is_alive(state) && pcheck_watch_pid(c, pid))
                         count++;
         }
         closedir(d);
@@ -187,7 +233,7 @@ static int count_processes(const struct pcheck *c, int64_t *ret)
         return 0;
 }
 
-static int run_process(const struct pcheck *c, char *msg, size_t msg_size)
+static int run_process(struct pcheck *c, char *msg, size_t msg_size)
 {
         int64_t count = 0;
         size_t len;
@@ -222,7 +268,7 @@ static int run_process(const struct pcheck *c, char *msg, size_t msg_size)
         return VACATAIRE_CRITICAL;
 }
 
-static int run_pidfile(const struct pcheck *c, char *msg, size_t msg_size)
+static int run_pidfile(struct pcheck *c, char *msg, size_t msg_size)
 {
         char buf[64], state;
         ssize_t n;
@@ -241,6 +287,8 @@ static int run_pidfile(const struct pcheck *c, char *msg, size_t msg_size)
                 return VACATAIRE_CRITICAL;
         }
         r = read_stat(c->proc, pid, NULL, &state);
+        if (r == 0 && state_is_alive(state) && !pcheck_watch_pid(c, pid))
+                r = -ENOENT;
         if (r == -ENOENT || (r == 0 && !state_is_alive(state))) {
                 snprintf(msg, msg_size, "pidfile %s: process %ld not running%s", c->pidfile, pid,
                          r == 0 ? " (zombie)" : "");
@@ -257,8 +305,9 @@ static int run_pidfile(const struct pcheck *c, char *msg, size_t msg_size)
 
 static int pcheck_run(void *userdata, char *msg, size_t msg_size)
 {
-        const struct pcheck *c = userdata;
+        struct pcheck *c = userdata;
 
+        pcheck_unwatch(c);
         return c->pidfile ? run_pidfile(c, msg, msg_size) : run_process(c, msg, msg_size);
 }
 
@@ -354,6 +403,7 @@ static int pcheck_configure_into(struct pcheck *c, const struct vacataire_params
                 c->min_count = p->integer;
         }
 
+        c->watchable = !c->proc;
         if (!c->proc) {
                 c->proc = strdup("/proc");
                 if (!c->proc) {
@@ -384,5 +434,5 @@ static int pcheck_configure(const struct vacataire_params *params, double timeou
         return 0;
 }
 
-VACATAIRE_PLUGIN_DEFINE("pcheck", "process presence: by name, command line or pidfile",
-                        pcheck_configure, pcheck_run, pcheck_free);
+VACATAIRE_PLUGIN_DEFINE_WATCH("pcheck", "process presence: by name, command line or pidfile",
+                              pcheck_configure, pcheck_run, pcheck_free, pcheck_watch);

@@ -7,9 +7,10 @@
  * check, so a plugin may block (up to the check's timeout; it is killed after that) or crash
  * without harming the agent. Plain C, fixed-width types, nothing from the agent's own headers.
  *
- * Versioning: abi_version must equal VACATAIRE_PLUGIN_ABI_VERSION of the agent loading it, and
- * struct_size must be at least the size the agent knows, or the plugin is refused with a message
- * naming the file and both versions. Fields are only ever appended within one ABI version.
+ * Versioning: abi_version must equal VACATAIRE_PLUGIN_ABI_VERSION of the agent loading it, or the
+ * plugin is refused with a message naming the file and both versions. Fields are only ever
+ * appended within one ABI version: struct_size tells the agent which of them a plugin has, so a
+ * plugin built against an older header keeps loading (the callbacks it lacks count as NULL).
  *
  * Minimal plugin:
  *
@@ -79,6 +80,19 @@ struct vacataire_plugin {
         int (*run)(void *state, char *msg, size_t msg_size);
         /* Frees the state. May be NULL. */
         void (*free)(void *state);
+
+        /* Appended fields: check struct_size before reading them (the agent does). */
+
+        /* Optional, may be NULL: event-driven checks. Called after each run; fills fds with at
+         * most max_fds file descriptors that become readable (POLLIN) when the result of the run
+         * may have changed, e.g. pidfds of the processes the run counted, and returns how many
+         * (0: none, negative: an errno, same as none). The fds stay the plugin's: keep them open
+         * until the next watch() or free(). Between runs the checker polls them and runs the
+         * check at once when one fires, instead of waiting for the next interval; a failing run
+         * that follows such an event fails the check at once, whatever `fall` says. A run
+         * should open its fds before it looks (a pidfd, then the process's state), so that
+         * nothing that happens after the look goes unseen. */
+        int (*watch)(void *state, int *fds, uint32_t max_fds);
 };
 
 #define VACATAIRE_PLUGIN_DEFINE(name_, description_, configure_, run_, free_)                      \
@@ -90,6 +104,19 @@ struct vacataire_plugin {
             .configure = (configure_),                                                             \
             .run = (run_),                                                                         \
             .free = (free_),                                                                       \
+        }
+
+/* The same, with a watch callback (see struct vacataire_plugin). */
+#define VACATAIRE_PLUGIN_DEFINE_WATCH(name_, description_, configure_, run_, free_, watch_)        \
+        __attribute__((visibility("default"))) const struct vacataire_plugin vacataire_plugin = {  \
+            .abi_version = VACATAIRE_PLUGIN_ABI_VERSION,                                           \
+            .struct_size = sizeof(struct vacataire_plugin),                                        \
+            .name = (name_),                                                                       \
+            .description = (description_),                                                         \
+            .configure = (configure_),                                                             \
+            .run = (run_),                                                                         \
+            .free = (free_),                                                                       \
+            .watch = (watch_),                                                                     \
         }
 
 /* Helpers for plugins: inline, so a plugin links against nothing of the agent. */

@@ -382,6 +382,46 @@ static void test_params_reach_plugin(void **state)
         w.check = check_free(w.check);
 }
 
+/* pcheck's watch(): a death is a verdict at once, long before the next interval (a minute away)
+ * and despite fall = 3. */
+static void test_watch_death_runs_at_once(void **state)
+{
+        char pidfile[] = "/tmp/vc-test-watch-XXXXXX";
+        ConfigParam param = {
+            .name = (char *)"pidfile", .type = VACATAIRE_PARAM_STRING, .string = pidfile};
+        Watch w, *ws[] = {&w};
+        int fd = mkstemp(pidfile);
+        pid_t pid;
+
+        assert_true(fd >= 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                execl("/bin/sleep", "sleep", "60", (char *)NULL);
+                _exit(127);
+        }
+        assert_true(dprintf(fd, "%d\n", (int)pid) > 0);
+        close(fd);
+
+        watch_init(&w, "run-watch", TEST_BUILD_DIR "/plugins/pcheck.so", 60.0, 5.0, 3, 1);
+        w.cfg.params = &param;
+        w.cfg.n_params = 1;
+        watch_start(&w);
+        run_loop(ws, 1, MSEC(10000), is_passing);
+        assert_int_equal(check_get_status(w.check), CHECK_STATUS_PASSING);
+        assert_int_equal(w.runs, 1);
+
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        run_loop(ws, 1, MSEC(20000), is_failing);
+        assert_int_equal(check_get_status(w.check), CHECK_STATUS_FAILING);
+        assert_int_equal(w.runs, 2); /* one woken run, no interval run */
+        assert_int_equal(check_get_consecutive_failures(w.check), 3);
+
+        assert_int_equal(waitpid(pid, NULL, 0), pid);
+        (void)unlink(pidfile);
+        w.check = check_free(w.check);
+}
+
 /* A checker that cannot load, configure or even start fails every run with the reason. */
 static void test_broken_checker_fails(void **state)
 {
@@ -644,6 +684,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_timeout_restarts_checker, setup, teardown),
             cmocka_unit_test_setup_teardown(test_slow_run_not_doubled, setup, teardown),
             cmocka_unit_test_setup_teardown(test_params_reach_plugin, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_watch_death_runs_at_once, setup, teardown),
             cmocka_unit_test_setup_teardown(test_broken_checker_fails, setup, teardown),
             cmocka_unit_test_setup_teardown(test_disable_enable, setup, teardown),
             cmocka_unit_test(test_validate),

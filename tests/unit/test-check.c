@@ -86,6 +86,25 @@ static void test_counters_saturate(void **state)
         assert_int_equal(c.consecutive_successes, 1);
 }
 
+/* A failure that follows a watched event reaches fall at once; a pass is unaffected. */
+static void test_event_failure(void **state)
+{
+        CheckCounters c = {.status = CHECK_STATUS_PASSING, .consecutive_successes = 4};
+
+        check_counters_apply_event(&c, true, 3);
+        assert_int_equal(check_counters_apply(&c, true, 3, 2), CHECK_STATUS_PASSING);
+        check_counters_apply_event(&c, false, 3);
+        assert_int_equal(check_counters_apply(&c, false, 3, 2), CHECK_STATUS_FAILING);
+        assert_int_equal(c.consecutive_failures, 3);
+        /* already past fall: unchanged, and fall 1 needs nothing */
+        check_counters_apply_event(&c, false, 3);
+        assert_int_equal(c.consecutive_failures, 3);
+        c = (CheckCounters){.status = CHECK_STATUS_PENDING};
+        check_counters_apply_event(&c, false, 1);
+        assert_int_equal(c.consecutive_failures, 0);
+        assert_int_equal(check_counters_apply(&c, false, 1, 1), CHECK_STATUS_FAILING);
+}
+
 static void test_status_strings(void **state)
 {
         assert_string_equal(check_status_to_string(CHECK_STATUS_PENDING), "pending");
@@ -103,6 +122,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_table),
             cmocka_unit_test(test_counters_saturate),
+            cmocka_unit_test(test_event_failure),
             cmocka_unit_test(test_status_strings),
         };
 

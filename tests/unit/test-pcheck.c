@@ -2,6 +2,7 @@
 /* pcheck against real processes: copies of sleep under a unique name, real pidfiles, real
  * zombies. */
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "checker-protocol.h"
 #include "plugin.h"
 
 static Plugin *plugin;
@@ -377,6 +379,86 @@ static void test_pidfile_formats(void **state)
         assert_int_equal(RUN(msg, STR("pidfile", pidfile)), VACATAIRE_OK);
 }
 
+/* Readable (the process has exited) within a generous bound, or not at all over a short one. */
+static bool fd_fires(int fd, int ms)
+{
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+
+        return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
+}
+
+static void *configure_or_fail(const struct vacataire_param *items, size_t n)
+{
+        struct vacataire_params params = {(uint32_t)n, items};
+        void *plugin_state = NULL;
+        char err[256] = "";
+
+        if (plugin->api->configure(&params, 1.0, &plugin_state, err, sizeof(err)) != 0)
+                fail_msg("configure failed: %s", err);
+        return plugin_state;
+}
+
+/* watch() hands over a pidfd per counted process; it fires when that process dies, and a run
+ * replaces the set. */
+static void test_watch_pidfile(void **state)
+{
+        const struct vacataire_param items[] = {STR("pidfile", pidfile)};
+        int fds[CHECKER_WATCH_MAX];
+        char msg[256];
+        void *st = configure_or_fail(items, ELEMENTSOF(items));
+        pid_t pid = spawn_sleep();
+
+        write_pidfile(pid);
+        assert_int_equal(plugin->api->watch(st, fds, CHECKER_WATCH_MAX), 0); /* no run yet */
+        assert_int_equal(plugin->api->run(st, msg, sizeof(msg)), VACATAIRE_OK);
+        assert_int_equal(plugin->api->watch(st, fds, CHECKER_WATCH_MAX), 1);
+        assert_false(fd_fires(fds[0], 0));
+        (void)kill(pid, SIGKILL);
+        assert_true(fd_fires(fds[0], 10000)); /* a zombie: not reaped yet */
+        assert_int_equal(plugin->api->run(st, msg, sizeof(msg)), VACATAIRE_CRITICAL);
+        assert_int_equal(plugin->api->watch(st, fds, CHECKER_WATCH_MAX), 0);
+        reap(pid);
+        plugin->api->free(st);
+}
+
+static void test_watch_processes(void **state)
+{
+        const struct vacataire_param items[] = {STR("process", name)};
+        int fds[CHECKER_WATCH_MAX];
+        char msg[256];
+        void *st = configure_or_fail(items, ELEMENTSOF(items));
+        pid_t one = spawn_sleep(), two = spawn_sleep();
+
+        assert_int_equal(plugin->api->run(st, msg, sizeof(msg)), VACATAIRE_OK);
+        assert_int_equal(plugin->api->watch(st, fds, CHECKER_WATCH_MAX), 2);
+        /* max_fds is respected */
+        assert_int_equal(plugin->api->watch(st, fds, 1), 1);
+        assert_int_equal(plugin->api->watch(st, fds, CHECKER_WATCH_MAX), 2);
+        reap(two);
+        struct pollfd p[2] = {{.fd = fds[0], .events = POLLIN}, {.fd = fds[1], .events = POLLIN}};
+        assert_int_equal(poll(p, 2, 10000), 1); /* one of them, not both */
+        assert_int_equal(plugin->api->run(st, msg, sizeof(msg)), VACATAIRE_OK);
+        assert_int_equal(plugin->api->watch(st, fds, CHECKER_WATCH_MAX), 1);
+        assert_false(fd_fires(fds[0], 0));
+        reap(one);
+        plugin->api->free(st);
+}
+
+/* Under another proc root the PIDs are not ours: nothing is watched. */
+static void test_watch_not_real_proc(void **state)
+{
+        const struct vacataire_param items[] = {STR("process", name), STR("proc", "/proc/")};
+        int fds[CHECKER_WATCH_MAX];
+        char msg[256];
+        void *st = configure_or_fail(items, ELEMENTSOF(items));
+        pid_t pid = spawn_sleep();
+
+        assert_int_equal(plugin->api->run(st, msg, sizeof(msg)), VACATAIRE_OK);
+        assert_int_equal(plugin->api->watch(st, fds, CHECKER_WATCH_MAX), 0);
+        reap(pid);
+        plugin->api->free(st);
+}
+
 static void test_proc_unreadable(void **state)
 {
         char msg[256];
@@ -434,6 +516,9 @@ int main(int argc, char *argv[])
             cmocka_unit_test_teardown(test_pidfile_missing, kill_children),
             cmocka_unit_test_teardown(test_pidfile_garbage, kill_children),
             cmocka_unit_test_teardown(test_pidfile_formats, kill_children),
+            cmocka_unit_test_teardown(test_watch_pidfile, kill_children),
+            cmocka_unit_test_teardown(test_watch_processes, kill_children),
+            cmocka_unit_test_teardown(test_watch_not_real_proc, kill_children),
             cmocka_unit_test(test_proc_unreadable),
             cmocka_unit_test(test_param_errors),
         };

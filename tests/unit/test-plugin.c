@@ -93,8 +93,29 @@ static void test_small_struct(void **state)
         char expected[512];
 
         snprintf(expected, sizeof(expected), "%s: plugin struct too small (16 bytes, need %zu)",
-                 TEST_PLUGINS "small_struct.so", sizeof(struct vacataire_plugin));
+                 TEST_PLUGINS "small_struct.so", (size_t)PLUGIN_STRUCT_SIZE_MIN);
         assert_refused(TEST_PLUGINS "small_struct.so", -EBADMSG, expected);
+}
+
+/* Built before watch was appended: loads, and has no watch. */
+static void test_first_release(void **state)
+{
+        _cleanup_(plugin_freep) Plugin *p = NULL;
+        char *text = NULL;
+
+        assert_int_equal(plugin_load(TEST_PLUGINS "first_release.so", &p, &text), 0);
+        assert_null(text);
+        assert_int_equal(p->api->struct_size, PLUGIN_STRUCT_SIZE_MIN);
+        assert_null(PLUGIN_FIELD(p, watch));
+}
+
+static void test_watch_present(void **state)
+{
+        _cleanup_(plugin_freep) Plugin *p = NULL;
+        char *text = NULL;
+
+        assert_int_equal(plugin_load(PLUGINS "pcheck.so", &p, &text), 0);
+        assert_non_null(PLUGIN_FIELD(p, watch));
 }
 
 static void test_no_run(void **state)
@@ -139,11 +160,12 @@ static void test_free_null(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_load_good),   cmocka_unit_test(test_load_and_configure),
-            cmocka_unit_test(test_load_twice),  cmocka_unit_test(test_wrong_abi),
-            cmocka_unit_test(test_no_symbol),   cmocka_unit_test(test_small_struct),
-            cmocka_unit_test(test_no_run),      cmocka_unit_test(test_not_a_shared_object),
-            cmocka_unit_test(test_nonexistent), cmocka_unit_test(test_free_null),
+            cmocka_unit_test(test_load_good),     cmocka_unit_test(test_load_and_configure),
+            cmocka_unit_test(test_load_twice),    cmocka_unit_test(test_wrong_abi),
+            cmocka_unit_test(test_no_symbol),     cmocka_unit_test(test_small_struct),
+            cmocka_unit_test(test_first_release), cmocka_unit_test(test_watch_present),
+            cmocka_unit_test(test_no_run),        cmocka_unit_test(test_not_a_shared_object),
+            cmocka_unit_test(test_nonexistent),   cmocka_unit_test(test_free_null),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
