@@ -62,6 +62,7 @@ struct Check {
         int last_result;
         usec_t last_run;
         char last_message[CHECKER_RESULT_MAX];
+        char last_perfdata[CHECKER_PERFDATA_MAX];
 };
 
 static const char *const check_status_table[_CHECK_STATUS_MAX] = {
@@ -115,7 +116,7 @@ static void check_log_transition(Check *c, CheckStatus new_status)
                    c->last_message);
 }
 
-static void check_finish_run(Check *c, int result, const char *message)
+static void check_finish_run(Check *c, int result, const char *message, const char *perfdata)
 {
         bool passed = result == VACATAIRE_OK || result == VACATAIRE_WARNING;
         CheckStatus old_status = c->counters.status, new_status;
@@ -125,6 +126,7 @@ static void check_finish_run(Check *c, int result, const char *message)
         c->last_result = result;
         c->last_run = c->run_started;
         snprintf(c->last_message, sizeof(c->last_message), "%s", message);
+        snprintf(c->last_perfdata, sizeof(c->last_perfdata), "%s", perfdata ? perfdata : "");
         if (passed)
                 c->respawn_delay = 0;
 
@@ -160,7 +162,7 @@ static void check_start_run(Check *c)
         c->run_started = now;
         c->run_in_flight = true;
         if (c->pid <= 0 || c->killing || c->checker_failed) {
-                check_finish_run(c, VACATAIRE_UNKNOWN, c->down_message);
+                check_finish_run(c, VACATAIRE_UNKNOWN, c->down_message, NULL);
                 return;
         }
 
@@ -207,7 +209,7 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
                 snprintf(c->down_message, sizeof(c->down_message), "checker restarting: %s",
                          message);
         }
-        check_finish_run(c, VACATAIRE_UNKNOWN, message);
+        check_finish_run(c, VACATAIRE_UNKNOWN, message, NULL);
         return 0;
 }
 
@@ -227,11 +229,11 @@ static void check_report_configured(Check *c, int error)
  * -errno when the socket is at EOF or broken. */
 static int check_receive(Check *c)
 {
-        uint8_t buf[sizeof(struct checker_result) + CHECKER_ERROR_MAX + 1];
+        uint8_t buf[sizeof(struct checker_result) + CHECKER_ERROR_MAX + CHECKER_PERFDATA_MAX + 1];
         struct checker_configured configured;
         struct checker_result result;
         uint32_t type;
-        const char *text;
+        const char *text, *perfdata;
         ssize_t n;
 
         for (;;) {
@@ -291,8 +293,12 @@ static int check_receive(Check *c)
                 text = (const char *)buf + sizeof(result);
                 if (result.result < VACATAIRE_OK || result.result > VACATAIRE_UNKNOWN)
                         goto malformed;
+                /* buf[n] is a NUL, so perfdata is a string even if the sender gave none. */
+                perfdata = text + strlen(text);
+                if (perfdata < (const char *)buf + n)
+                        perfdata++;
                 if (c->run_in_flight && result.id == c->run_id)
-                        check_finish_run(c, result.result, text);
+                        check_finish_run(c, result.result, text, perfdata);
                 return 1;
         }
 
@@ -393,7 +399,7 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
                 memcpy(c->down_message, message, sizeof(message));
         }
         if (c->run_in_flight)
-                check_finish_run(c, VACATAIRE_UNKNOWN, why);
+                check_finish_run(c, VACATAIRE_UNKNOWN, why, NULL);
 
         check_respawn_after(c, timed_out ? 0 : check_next_backoff(c));
         return 0;
@@ -553,6 +559,11 @@ int check_get_last_result(const Check *c)
 const char *check_get_last_message(const Check *c)
 {
         return c->last_message;
+}
+
+const char *check_get_last_perfdata(const Check *c)
+{
+        return c->last_perfdata;
 }
 
 usec_t check_get_last_run(const Check *c)

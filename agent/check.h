@@ -62,6 +62,8 @@ unsigned check_get_consecutive_failures(const Check *c);
 /* enum vacataire_result of the last run, or -1 before the first one. */
 int check_get_last_result(const Check *c);
 const char *check_get_last_message(const Check *c);
+/* The performance data of the last run ("time=0.1s;1;2 size=10B"), or "" if it gave none. */
+const char *check_get_last_perfdata(const Check *c);
 usec_t check_get_last_run(const Check *c); /* CLOCK_MONOTONIC, 0 if never */
 
 /* Spawns the checker helper to load the plugin and validate params, synchronously (bounded to a

@@ -7,7 +7,8 @@
  *   vacataire-checker --serve NAME
  *           started by the daemon, one process per check (NAME is only there for ps)
  *   vacataire-checker --once PLUGIN_PATH [name=value ...] [--timeout SECONDS]
- *           for humans and tests: load, configure, run once, print "<result>: <message>";
+ *           for humans and tests: load, configure, run once, print "<result>: <message>"
+ *           (and " | <perfdata>" if any); a name given twice, or as name[]=value, is a list;
  *           exit 0 ok/warning, 2 critical, 3 unknown, 1 load/configure error (on stderr)
  *
  * Protocol (--serve). The daemon gives us one end of a SOCK_SEQPACKET socket pair as fd 3, so a
@@ -102,7 +103,42 @@ static const char *take_string(const uint8_t *buf, size_t buf_size, size_t *offs
         return s;
 }
 
-/* Decodes CONFIGURE in place: the strings point into buf, which outlives the plugin. */
+/* One checker_param at *offset into *item; named: it has a name, else it is a list element. */
+static int take_param(const uint8_t *buf, size_t size, size_t *offset, bool named,
+                      struct vacataire_param *item)
+{
+        struct checker_param p;
+
+        if (size - *offset < sizeof(p))
+                return -EBADMSG;
+        memcpy(&p, buf + *offset, sizeof(p));
+        *offset += sizeof(p);
+        *item = (struct vacataire_param){
+            .type = p.type,
+            .boolean = p.boolean,
+            .integer = p.integer,
+            .number = p.type == VACATAIRE_PARAM_INT ? (double)p.integer : p.number,
+        };
+        if (named != (p.name_size > 0))
+                return -EBADMSG;
+        if (named) {
+                item->name = take_string(buf, size, offset, p.name_size);
+                if (!item->name)
+                        return -EBADMSG;
+        }
+        if (p.string_size > 0) {
+                if (p.type != VACATAIRE_PARAM_STRING)
+                        return -EBADMSG;
+                item->string = take_string(buf, size, offset, p.string_size);
+                if (!item->string)
+                        return -EBADMSG;
+        } else if (p.type == VACATAIRE_PARAM_STRING)
+                return -EBADMSG;
+        return 0;
+}
+
+/* Decodes CONFIGURE in place: the strings point into buf, which outlives the plugin. The params
+ * come first in the one array returned, the elements of lists after them. */
 static int parse_configure(const uint8_t *buf, size_t size, const char **ret_path,
                            double *ret_timeout, struct vacataire_params *ret_params, char *err,
                            size_t err_size)
@@ -110,7 +146,7 @@ static int parse_configure(const uint8_t *buf, size_t size, const char **ret_pat
         struct checker_configure h;
         struct vacataire_param *items = NULL;
         const char *path;
-        size_t offset = sizeof(h);
+        size_t offset = sizeof(h), capacity, n_elements = 0;
 
         if (size < sizeof(h))
                 goto malformed;
@@ -125,37 +161,35 @@ static int parse_configure(const uint8_t *buf, size_t size, const char **ret_pat
                 return -EPROTO;
         }
         path = take_string(buf, size, &offset, h.path_size);
-        if (!path || h.n_params > size / sizeof(struct checker_param))
+        /* Params and elements alike take a checker_param each: this bounds both. */
+        capacity = size / sizeof(struct checker_param);
+        if (!path || h.n_params > capacity)
                 goto malformed;
-        if (h.n_params > 0) {
-                items = calloc(h.n_params, sizeof(*items));
+        if (capacity > 0) {
+                items = calloc(capacity, sizeof(*items));
                 if (!items) {
                         snprintf(err, err_size, "out of memory");
                         return -ENOMEM;
                 }
         }
         for (uint32_t i = 0; i < h.n_params; i++) {
-                struct checker_param p;
+                struct vacataire_param *item = &items[i];
 
-                if (size - offset < sizeof(p))
+                if (take_param(buf, size, &offset, true, item) < 0)
                         goto malformed;
-                memcpy(&p, buf + offset, sizeof(p));
-                offset += sizeof(p);
-                items[i] = (struct vacataire_param){
-                    .type = p.type,
-                    .boolean = p.boolean,
-                    .integer = p.integer,
-                    .number = p.type == VACATAIRE_PARAM_INT ? (double)p.integer : p.number,
-                };
-                items[i].name = take_string(buf, size, &offset, p.name_size);
-                if (!items[i].name)
+                if (item->type != VACATAIRE_PARAM_LIST)
+                        continue;
+                if (item->integer < 0 ||
+                    (uint64_t)item->integer > capacity - h.n_params - n_elements)
                         goto malformed;
-                if (p.string_size > 0) {
-                        items[i].string = take_string(buf, size, &offset, p.string_size);
-                        if (!items[i].string)
+                item->list = &items[h.n_params + n_elements];
+                for (int64_t j = 0; j < item->integer; j++) {
+                        struct vacataire_param *e = &items[h.n_params + n_elements++];
+                        if (take_param(buf, size, &offset, false, e) < 0 ||
+                            e->type == VACATAIRE_PARAM_LIST)
                                 goto malformed;
-                } else if (p.type == VACATAIRE_PARAM_STRING)
-                        goto malformed;
+                        e->name = item->name;
+                }
         }
         if (offset != size)
                 goto malformed;
@@ -197,16 +231,38 @@ static int configure_plugin(const char *path, const struct vacataire_params *par
         return 0;
 }
 
-static int run_plugin(const Plugin *p, void *state, char msg[CHECKER_RESULT_MAX])
+/* Leading and trailing blanks off, in place. */
+static char *strip(char *s)
 {
+        size_t n;
+
+        while (*s == ' ')
+                s++;
+        n = strlen(s);
+        while (n > 0 && s[n - 1] == ' ')
+                s[--n] = 0;
+        return s;
+}
+
+/* Runs the plugin once; msg and perfdata get its message split at the first '|'. */
+static int run_plugin(const Plugin *p, void *state, char msg[CHECKER_RESULT_MAX],
+                      char perfdata[CHECKER_PERFDATA_MAX])
+{
+        char out[CHECKER_RESULT_MAX + CHECKER_PERFDATA_MAX], *bar;
         int r;
 
-        msg[0] = 0;
-        r = p->api->run(state, msg, CHECKER_RESULT_MAX);
-        msg[CHECKER_RESULT_MAX - 1] = 0;
-        make_one_line(msg);
+        out[0] = 0;
+        r = p->api->run(state, out, sizeof(out));
+        out[sizeof(out) - 1] = 0;
+        make_one_line(out);
+        bar = strchr(out, '|');
+        if (bar)
+                *bar = 0;
+        snprintf(msg, CHECKER_RESULT_MAX, "%s", strip(out));
+        snprintf(perfdata, CHECKER_PERFDATA_MAX, "%s", bar ? strip(bar + 1) : "");
         if (r < VACATAIRE_OK || r > VACATAIRE_UNKNOWN) {
                 snprintf(msg, CHECKER_RESULT_MAX, "plugin returned an invalid result (%d)", r);
+                perfdata[0] = 0;
                 r = VACATAIRE_UNKNOWN;
         }
         return r;
@@ -252,6 +308,25 @@ static int wait_for_daemon(const int *watched, unsigned n_watched)
                                         return r;
                                 woke = true;
                         }
+        }
+}
+
+/* The result packet: header, message and perfdata, each string NUL-terminated. */
+static int send_result(int fd, const struct checker_result *h, const char *msg,
+                       const char *perfdata)
+{
+        struct iovec iov[3] = {
+            {(void *)h, sizeof(*h)},
+            {(void *)msg, strlen(msg) + 1},
+            {(void *)perfdata, strlen(perfdata) + 1},
+        };
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 3};
+
+        for (;;) {
+                if (sendmsg(fd, &mh, MSG_NOSIGNAL) >= 0)
+                        return 0;
+                if (errno != EINTR)
+                        return -errno;
         }
 }
 
@@ -303,7 +378,7 @@ static int serve(void)
         for (;;) {
                 struct checker_run run;
                 struct checker_result reply = {.type = CHECKER_MSG_RESULT};
-                char msg[CHECKER_RESULT_MAX];
+                char msg[CHECKER_RESULT_MAX], perfdata[CHECKER_PERFDATA_MAX];
 
                 if (n_watched > 0 && wait_for_daemon(watched, n_watched) < 0)
                         return 1;
@@ -313,9 +388,9 @@ static int serve(void)
                 if (n != (ssize_t)sizeof(run) || run.type != CHECKER_MSG_RUN)
                         return 1;
                 reply.id = run.id;
-                reply.result = run_plugin(plugin, state, msg);
+                reply.result = run_plugin(plugin, state, msg, perfdata);
                 n_watched = plugin_watch(plugin, state, watched);
-                if (send_packet(CHECKER_FD, &reply, sizeof(reply), msg) < 0)
+                if (send_result(CHECKER_FD, &reply, msg, perfdata) < 0)
                         return 1;
         }
         if (plugin->api->free)
@@ -352,6 +427,38 @@ static void parse_value(const char *s, struct vacataire_param *p)
         p->string = s;
 }
 
+/* --once params: a name given more than once, or written name[]=, makes a list of its values in
+ * order. items has room for 2 * n: the params first, the elements of lists after them. */
+static uint32_t group_lists(struct vacataire_param *raw, size_t n, bool *listed,
+                            struct vacataire_param *items)
+{
+        uint32_t count = 0;
+        size_t n_elements = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                struct vacataire_param *item = NULL;
+                for (uint32_t k = 0; k < count && !item; k++)
+                        if (streq(items[k].name, raw[i].name))
+                                item = &items[k];
+                if (!item) {
+                        size_t more = 0;
+                        for (size_t j = i + 1; j < n; j++)
+                                more += streq(raw[j].name, raw[i].name);
+                        if (more == 0 && !listed[i]) {
+                                items[count++] = raw[i];
+                                continue;
+                        }
+                        item = &items[count++];
+                        *item = (struct vacataire_param){.name = raw[i].name,
+                                                         .type = VACATAIRE_PARAM_LIST,
+                                                         .list = &items[n + n_elements]};
+                        n_elements += more + 1;
+                }
+                ((struct vacataire_param *)item->list)[item->integer++] = raw[i];
+        }
+        return count;
+}
+
 static char once_timeout_line[64];
 
 static void once_timed_out(int sig)
@@ -363,18 +470,22 @@ static void once_timed_out(int sig)
 
 static int once(int argc, char **argv)
 {
-        _cleanup_free_ struct vacataire_param *items = NULL;
+        _cleanup_free_ struct vacataire_param *items = NULL, *raw = NULL;
+        _cleanup_free_ bool *listed = NULL;
         _cleanup_free_ char *relative_path = NULL;
         _cleanup_(plugin_freep) Plugin *plugin = NULL;
         struct vacataire_params params = {0};
+        size_t n_raw = 0;
         const char *path = NULL;
-        char err[CHECKER_ERROR_MAX], msg[CHECKER_RESULT_MAX];
+        char err[CHECKER_ERROR_MAX], msg[CHECKER_RESULT_MAX], perfdata[CHECKER_PERFDATA_MAX];
         double timeout = 10.0;
         void *state = NULL;
         int r;
 
-        items = calloc((size_t)argc + 1, sizeof(*items));
-        if (!items)
+        raw = calloc((size_t)argc + 1, sizeof(*raw));
+        listed = calloc((size_t)argc + 1, sizeof(*listed));
+        items = calloc(2 * ((size_t)argc + 1), sizeof(*items));
+        if (!raw || !listed || !items)
                 return 1;
         for (int i = 0; i < argc; i++) {
                 const char *a = argv[i], *eq, *t = NULL;
@@ -396,16 +507,22 @@ static int once(int argc, char **argv)
                 } else if (!path)
                         path = a;
                 else if ((eq = strchr(a, '=')) && eq != a) {
-                        struct vacataire_param *p = &items[params.count++];
+                        struct vacataire_param *p = &raw[n_raw];
                         /* argv is ours to edit; the name ends where the value starts. */
                         argv[i][eq - a] = 0;
+                        if (eq - a > 2 && strncmp(eq - 2, "[]", 2) == 0) {
+                                argv[i][eq - a - 2] = 0;
+                                listed[n_raw] = true;
+                        }
                         p->name = a;
                         parse_value(eq + 1, p);
+                        n_raw++;
                 } else
                         goto usage;
         }
         if (!path)
                 goto usage;
+        params.count = group_lists(raw, n_raw, listed, items);
         params.items = items;
 
         /* dlopen() searches the library path for a bare name; a human means the file here. */
@@ -433,10 +550,10 @@ static int once(int argc, char **argv)
         sigaction(SIGALRM, &sa, NULL);
         setitimer(ITIMER_REAL, &deadline, NULL);
 
-        r = run_plugin(plugin, state, msg);
+        r = run_plugin(plugin, state, msg, perfdata);
 
         setitimer(ITIMER_REAL, &(struct itimerval){0}, NULL);
-        printf("%s: %s\n", result_names[r], msg);
+        printf("%s: %s%s%s\n", result_names[r], msg, perfdata[0] ? " | " : "", perfdata);
         fflush(stdout);
         if (plugin->api->free)
                 plugin->api->free(state);
@@ -460,6 +577,7 @@ int main(int argc, char **argv)
                     "  vacataire-checker --once PLUGIN_PATH [name=value ...] [--timeout SECONDS]\n"
                     "      load, configure and run the plugin once; print \"<result>: "
                     "<message>\";\n"
+                    "      a name given twice, or as name[]=value, makes a list\n"
                     "      exit 0 ok/warning, 2 critical, 3 unknown, 1 load/configure error\n"
                     "  vacataire-checker --serve NAME\n"
                     "      started by the daemon, speaks its protocol on fd 3\n");

@@ -9,12 +9,13 @@
 
 #include <stdint.h>
 
-#define CHECKER_PROTOCOL_VERSION 1u
+#define CHECKER_PROTOCOL_VERSION 2u
 #define CHECKER_FD               3 /* the checker's end of the socket pair */
 #define CHECKER_CONFIGURE_MAX    (64u * 1024u)
 #define CHECKER_RESULT_MAX       256u  /* result message, NUL included */
 #define CHECKER_ERROR_MAX        1024u /* configure error message, NUL included */
 #define CHECKER_WATCH_MAX        64u   /* fds a plugin's watch() may hand the checker */
+#define CHECKER_PERFDATA_MAX     1024u /* result perfdata, NUL included */
 
 enum checker_message_type {
         CHECKER_MSG_CONFIGURE = 1,   /* daemon -> checker, first message */
@@ -32,7 +33,8 @@ struct checker_wake {
 
 /* Followed by path_size bytes of plugin path (NUL included), then n_params times a
  * checker_param followed by its name (name_size bytes) and string value (string_size bytes),
- * both NUL-terminated; string_size is 0 for non-string params. */
+ * both NUL-terminated; string_size is 0 for non-string params. A VACATAIRE_PARAM_LIST param has
+ * `integer` elements right after it, each a checker_param of a scalar type with name_size 0. */
 struct checker_configure {
         uint32_t type;
         uint32_t protocol;
@@ -61,7 +63,8 @@ struct checker_run {
         uint32_t id; /* echoed in the result, so a late answer to a discarded run is recognised */
 };
 
-/* Followed by a NUL-terminated message of at most CHECKER_RESULT_MAX bytes. */
+/* Followed by a NUL-terminated message of at most CHECKER_RESULT_MAX bytes, then a NUL-terminated
+ * perfdata of at most CHECKER_PERFDATA_MAX bytes (empty if the plugin gave none). */
 struct checker_result {
         uint32_t type;
         uint32_t id;

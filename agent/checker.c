@@ -75,6 +75,44 @@ int checker_spawn(const char *checker_path, const char *check_name, pid_t *ret_p
         return 0;
 }
 
+static size_t param_size(const ConfigParam *param, bool named)
+{
+        size_t size = sizeof(struct checker_param);
+
+        if (named)
+                size += strlen(param->name) + 1;
+        if (param->type == VACATAIRE_PARAM_STRING)
+                size += strlen(param->string ? param->string : "") + 1;
+        return size;
+}
+
+static uint8_t *put_param(uint8_t *p, const ConfigParam *param, bool named)
+{
+        const char *string =
+            param->type == VACATAIRE_PARAM_STRING ? (param->string ? param->string : "") : NULL;
+        struct checker_param w = {
+            .type = param->type,
+            .boolean = param->boolean,
+            .integer =
+                param->type == VACATAIRE_PARAM_LIST ? (int64_t)param->n_list : param->integer,
+            .number = param->number,
+            .name_size = named ? (uint32_t)strlen(param->name) + 1 : 0,
+            .string_size = string ? (uint32_t)strlen(string) + 1 : 0,
+        };
+
+        memcpy(p, &w, sizeof(w));
+        p += sizeof(w);
+        if (named) {
+                memcpy(p, param->name, w.name_size);
+                p += w.name_size;
+        }
+        if (string) {
+                memcpy(p, string, w.string_size);
+                p += w.string_size;
+        }
+        return p;
+}
+
 int checker_configure_message(const ConfigCheck *cfg, void **ret, size_t *ret_size)
 {
         struct checker_configure h = {
@@ -88,10 +126,9 @@ int checker_configure_message(const ConfigCheck *cfg, void **ret, size_t *ret_si
         uint8_t *buf, *p;
 
         for (size_t i = 0; i < cfg->n_params; i++) {
-                const ConfigParam *param = &cfg->params[i];
-                size += sizeof(struct checker_param) + strlen(param->name) + 1;
-                if (param->type == VACATAIRE_PARAM_STRING)
-                        size += strlen(param->string ? param->string : "") + 1;
+                size += param_size(&cfg->params[i], true);
+                for (size_t j = 0; j < cfg->params[i].n_list; j++)
+                        size += param_size(&cfg->params[i].list[j], false);
         }
         if (size > CHECKER_CONFIGURE_MAX)
                 return -E2BIG;
@@ -104,26 +141,9 @@ int checker_configure_message(const ConfigCheck *cfg, void **ret, size_t *ret_si
         memcpy(p, cfg->plugin_path, h.path_size);
         p += h.path_size;
         for (size_t i = 0; i < cfg->n_params; i++) {
-                const ConfigParam *param = &cfg->params[i];
-                const char *string = param->type == VACATAIRE_PARAM_STRING
-                                         ? (param->string ? param->string : "")
-                                         : NULL;
-                struct checker_param w = {
-                    .type = param->type,
-                    .boolean = param->boolean,
-                    .integer = param->integer,
-                    .number = param->number,
-                    .name_size = (uint32_t)strlen(param->name) + 1,
-                    .string_size = string ? (uint32_t)strlen(string) + 1 : 0,
-                };
-                memcpy(p, &w, sizeof(w));
-                p += sizeof(w);
-                memcpy(p, param->name, w.name_size);
-                p += w.name_size;
-                if (string) {
-                        memcpy(p, string, w.string_size);
-                        p += w.string_size;
-                }
+                p = put_param(p, &cfg->params[i], true);
+                for (size_t j = 0; j < cfg->params[i].n_list; j++)
+                        p = put_param(p, &cfg->params[i].list[j], false);
         }
 
         *ret = buf;

@@ -41,6 +41,64 @@ static int resolve_plugin_path(ConfigParser *p, const Config *c, ConfigCheck *ch
         return 0;
 }
 
+/* One scalar of params (or of a list in params) into *param; 0, -EINVAL if reported, -ENOMEM. */
+static int parse_param_scalar(ConfigParser *p, const config_setting_t *s, ConfigParam *param,
+                              const char *what)
+{
+        switch (config_setting_type(s)) {
+        case CONFIG_TYPE_INT:
+        case CONFIG_TYPE_INT64:
+                param->type = VACATAIRE_PARAM_INT;
+                param->integer = config_setting_get_int64(s);
+                param->number = (double)param->integer;
+                return 0;
+        case CONFIG_TYPE_FLOAT:
+                param->type = VACATAIRE_PARAM_FLOAT;
+                param->number = config_setting_get_float(s);
+                return 0;
+        case CONFIG_TYPE_BOOL:
+                param->type = VACATAIRE_PARAM_BOOL;
+                param->boolean = config_setting_get_bool(s);
+                return 0;
+        case CONFIG_TYPE_STRING:
+                param->type = VACATAIRE_PARAM_STRING;
+                param->string = strdup(config_setting_get_string(s));
+                if (!param->string) {
+                        p->oom = true;
+                        return -ENOMEM;
+                }
+                return 0;
+        default:
+                conf_error_at(p, s, "%s", what);
+                return -EINVAL;
+        }
+}
+
+/* A list param: `[ 1, 2 ]` (libconfig array) or `( "a", 1 )` (list) of scalars. */
+static int parse_param_list(ConfigParser *p, const config_setting_t *s, ConfigParam *param)
+{
+        int n = config_setting_length(s);
+
+        param->type = VACATAIRE_PARAM_LIST;
+        param->list = calloc(n > 0 ? (size_t)n : 1, sizeof(ConfigParam));
+        if (!param->list) {
+                p->oom = true;
+                return -ENOMEM;
+        }
+        for (int i = 0; i < n; i++) {
+                const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+                int r = parse_param_scalar(p, e, &param->list[param->n_list],
+                                           "a list in params may hold only numbers, booleans "
+                                           "and strings");
+                if (r == -ENOMEM)
+                        return r;
+                if (r == 0)
+                        param->n_list++;
+        }
+        param->integer = (int64_t)param->n_list;
+        return 0;
+}
+
 static int parse_params(ConfigParser *p, const config_setting_t *params, ConfigCheck *check)
 {
         int n = config_setting_length(params);
@@ -52,43 +110,50 @@ static int parse_params(ConfigParser *p, const config_setting_t *params, ConfigC
         }
         for (int i = 0; i < n; i++) {
                 const config_setting_t *s = config_setting_get_elem(params, (unsigned)i);
-                ConfigParam param = {};
+                ConfigParam *param = &check->params[check->n_params];
+                int r;
 
-                switch (config_setting_type(s)) {
-                case CONFIG_TYPE_INT:
-                case CONFIG_TYPE_INT64:
-                        param.type = VACATAIRE_PARAM_INT;
-                        param.integer = config_setting_get_int64(s);
-                        param.number = (double)param.integer;
-                        break;
-                case CONFIG_TYPE_FLOAT:
-                        param.type = VACATAIRE_PARAM_FLOAT;
-                        param.number = config_setting_get_float(s);
-                        break;
-                case CONFIG_TYPE_BOOL:
-                        param.type = VACATAIRE_PARAM_BOOL;
-                        param.boolean = config_setting_get_bool(s);
-                        break;
-                case CONFIG_TYPE_STRING:
-                        param.type = VACATAIRE_PARAM_STRING;
-                        param.string = strdup(config_setting_get_string(s));
-                        if (!param.string) {
-                                p->oom = true;
-                                return -ENOMEM;
-                        }
-                        break;
-                default:
-                        conf_error_at(p, s, "must be a number, a boolean or a string");
+                if (config_setting_is_array(s) || config_setting_is_list(s))
+                        r = parse_param_list(p, s, param);
+                else
+                        r = parse_param_scalar(p, s, param,
+                                               "must be a number, a boolean, a string or a list "
+                                               "of them");
+                if (r == -EINVAL)
                         continue;
-                }
-                param.name = strdup(config_setting_name(s));
-                check->params[check->n_params++] = param;
-                if (!param.name) {
+                /* Counted before the name, so a half-built param is freed with the rest. */
+                check->n_params++;
+                if (r < 0)
+                        return r;
+                param->name = strdup(config_setting_name(s));
+                if (!param->name) {
                         p->oom = true;
                         return -ENOMEM;
                 }
         }
         return 0;
+}
+
+static bool config_param_equal(const ConfigParam *x, const ConfigParam *y)
+{
+        if (!streq_ptr(x->name, y->name) || x->type != y->type || x->boolean != y->boolean ||
+            x->integer != y->integer || x->number != y->number ||
+            !streq_ptr(x->string, y->string) || x->n_list != y->n_list)
+                return false;
+        for (size_t i = 0; i < x->n_list; i++)
+                if (!config_param_equal(&x->list[i], &y->list[i]))
+                        return false;
+        return true;
+}
+
+bool config_params_equal(const ConfigCheck *a, const ConfigCheck *b)
+{
+        if (a->n_params != b->n_params)
+                return false;
+        for (size_t i = 0; i < a->n_params; i++)
+                if (!config_param_equal(&a->params[i], &b->params[i]))
+                        return false;
+        return true;
 }
 
 static void parse_check(ConfigParser *p, Config *c, const config_setting_t *s, ConfigCheck *check)

@@ -51,8 +51,12 @@ static void check_done(ConfigCheck *check)
         free(check->plugin);
         free(check->plugin_path);
         for (size_t i = 0; i < check->n_params; i++) {
-                free(check->params[i].name);
-                free(check->params[i].string);
+                ConfigParam *param = &check->params[i];
+                for (size_t j = 0; j < param->n_list; j++)
+                        free(param->list[j].string);
+                free(param->list);
+                free(param->name);
+                free(param->string);
         }
         free(check->params);
 }

@@ -24,14 +24,17 @@ CheckScope check_scope_from_string(const char *s);
 const char *systemd_bus_to_string(SystemdBus b);
 SystemdBus systemd_bus_from_string(const char *s);
 
-/* One entry of a check's params group; type is enum vacataire_param_type. */
+/* One entry of a check's params group; type is enum vacataire_param_type. The elements of a
+ * VACATAIRE_PARAM_LIST are scalars without a name. */
 typedef struct ConfigParam {
         char *name;
         unsigned type;
         bool boolean;
-        int64_t integer;
+        int64_t integer; /* a list: n_list */
         double number;
         char *string;
+        struct ConfigParam *list;
+        size_t n_list;
 } ConfigParam;
 
 typedef struct ConfigCheck {
@@ -113,3 +116,5 @@ Config *config_free(Config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
 
 const ConfigCheck *config_find_check(const Config *c, const char *name);
+/* Whether two checks have the same params, lists compared element by element. */
+bool config_params_equal(const ConfigCheck *a, const ConfigCheck *b);

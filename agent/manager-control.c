@@ -31,6 +31,7 @@ static void write_check_json(JsonWriter *w, const Check *c)
         json_add_string(w, "status", check_status_to_string(check_get_status(c)));
         json_add_uint(w, "consecutive_failures", check_get_consecutive_failures(c));
         json_add_string(w, "last_message", check_get_last_message(c));
+        json_add_string(w, "perfdata", check_get_last_perfdata(c));
         json_add_double(w, "interval", (double)cfg->interval / USEC_PER_SEC);
         json_add_double(w, "timeout", (double)cfg->timeout / USEC_PER_SEC);
         if (check_get_last_run(c) > 0)

@@ -5,26 +5,12 @@
 #include "log.h"
 #include "manager.h"
 
-static bool params_equal(const ConfigCheck *a, const ConfigCheck *b)
-{
-        if (a->n_params != b->n_params)
-                return false;
-        for (size_t i = 0; i < a->n_params; i++) {
-                const ConfigParam *x = &a->params[i], *y = &b->params[i];
-                if (!streq(x->name, y->name) || x->type != y->type || x->boolean != y->boolean ||
-                    x->integer != y->integer || x->number != y->number ||
-                    !streq_ptr(x->string, y->string))
-                        return false;
-        }
-        return true;
-}
-
 static bool check_config_equal(const ConfigCheck *a, const ConfigCheck *b)
 {
         return streq(a->name, b->name) && streq(a->plugin_path, b->plugin_path) &&
                streq(a->plugin, b->plugin) && a->interval == b->interval &&
                a->timeout == b->timeout && a->fall == b->fall && a->rise == b->rise &&
-               a->scope == b->scope && params_equal(a, b);
+               a->scope == b->scope && config_params_equal(a, b);
 }
 
 static bool services_equal(const Config *a, const Config *b)

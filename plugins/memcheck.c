@@ -182,19 +182,10 @@ static int memcheck_run(void *userdata, char *msg, size_t msg_size)
 static int percent_param(const struct vacataire_params *params, const char *name, bool *present,
                          double *ret, char *err, size_t err_size)
 {
-        const struct vacataire_param *p = vacataire_param_find(params, name);
+        int r = vacataire_param_number(params, name, 0.0, 100.0, ret, err, err_size);
 
-        *present = p != NULL;
-        if (!p)
-                return 0;
-        /* number holds INT params converted too. */
-        if ((p->type != VACATAIRE_PARAM_INT && p->type != VACATAIRE_PARAM_FLOAT) ||
-            !(p->number >= 0.0 && p->number <= 100.0)) {
-                snprintf(err, err_size, "params.%s: must be a number from 0 to 100", name);
-                return -EINVAL;
-        }
-        *ret = p->number;
-        return 0;
+        *present = r > 0;
+        return r < 0 ? r : 0;
 }
 
 static int memcheck_configure_into(struct memcheck *c, const struct vacataire_params *params,
@@ -202,9 +193,8 @@ static int memcheck_configure_into(struct memcheck *c, const struct vacataire_pa
 {
         static const char *const known[] = {"min_available_percent", "min_swap_free_percent",
                                             "meminfo", "no_swap", NULL};
-        const struct vacataire_param *p;
-        const char *unknown;
-        int r;
+        const char *unknown, *meminfo = "/proc/meminfo";
+        int no_swap = 0, r;
 
         unknown = vacataire_params_unknown(params, known);
         if (unknown) {
@@ -229,28 +219,20 @@ static int memcheck_configure_into(struct memcheck *c, const struct vacataire_pa
                 return -EINVAL;
         }
 
-        c->no_swap_passes = true;
-        p = vacataire_param_find(params, "no_swap");
-        if (p) {
-                if (p->type != VACATAIRE_PARAM_STRING || !p->string ||
-                    (strcmp(p->string, "pass") != 0 && strcmp(p->string, "fail") != 0)) {
-                        snprintf(err, err_size, "params.no_swap: must be \"pass\" or \"fail\"");
-                        return -EINVAL;
-                }
-                if (!c->check_swap) {
-                        snprintf(err, err_size,
-                                 "params.no_swap: only applies with min_swap_free_percent");
-                        return -EINVAL;
-                }
-                c->no_swap_passes = strcmp(p->string, "pass") == 0;
-        }
-
-        p = vacataire_param_find(params, "meminfo");
-        if (p && (p->type != VACATAIRE_PARAM_STRING || !p->string || !p->string[0])) {
-                snprintf(err, err_size, "params.meminfo: must be a non-empty string");
+        r = vacataire_param_choice(params, "no_swap", (const char *const[]){"pass", "fail", NULL},
+                                   &no_swap, err, err_size);
+        if (r < 0)
+                return r;
+        if (r > 0 && !c->check_swap) {
+                snprintf(err, err_size, "params.no_swap: only applies with min_swap_free_percent");
                 return -EINVAL;
         }
-        c->meminfo = strdup(p ? p->string : "/proc/meminfo");
+        c->no_swap_passes = no_swap == 0;
+
+        r = vacataire_param_string(params, "meminfo", &meminfo, err, err_size);
+        if (r < 0)
+                return r;
+        c->meminfo = strdup(meminfo);
         if (!c->meminfo) {
                 snprintf(err, err_size, "out of memory");
                 return -ENOMEM;

@@ -314,16 +314,14 @@ static int pcheck_run(void *userdata, char *msg, size_t msg_size)
 static int string_param(const struct vacataire_params *params, const char *name, char **ret,
                         char *err, size_t err_size)
 {
-        const struct vacataire_param *p = vacataire_param_find(params, name);
+        const char *value = NULL;
+        int r;
 
         *ret = NULL;
-        if (!p)
-                return 0;
-        if (p->type != VACATAIRE_PARAM_STRING || !p->string || !p->string[0]) {
-                snprintf(err, err_size, "params.%s: must be a non-empty string", name);
-                return -EINVAL;
-        }
-        *ret = strdup(p->string);
+        r = vacataire_param_string(params, name, &value, err, err_size);
+        if (r <= 0)
+                return r;
+        *ret = strdup(value);
         if (!*ret) {
                 snprintf(err, err_size, "out of memory");
                 return -ENOMEM;
@@ -336,10 +334,10 @@ static int pcheck_configure_into(struct pcheck *c, const struct vacataire_params
 {
         static const char *const known[] = {"process",   "match", "pidfile",
                                             "min_count", "proc",  NULL};
-        const struct vacataire_param *p;
+        static const char *const matches[] = {"comm", "cmdline", NULL};
         const char *unknown;
-        char *match = NULL;
-        int r;
+        int match = MATCH_COMM, r;
+        int64_t min_count = 1;
 
         unknown = vacataire_params_unknown(params, known);
         if (unknown) {
@@ -351,33 +349,25 @@ static int pcheck_configure_into(struct pcheck *c, const struct vacataire_params
         }
         if ((r = string_param(params, "process", &c->process, err, err_size)) < 0 ||
             (r = string_param(params, "pidfile", &c->pidfile, err, err_size)) < 0 ||
-            (r = string_param(params, "proc", &c->proc, err, err_size)) < 0 ||
-            (r = string_param(params, "match", &match, err, err_size)) < 0)
+            (r = string_param(params, "proc", &c->proc, err, err_size)) < 0)
                 return r;
 
         if (!!c->process == !!c->pidfile) {
-                free(match);
                 snprintf(err, err_size, "%s",
                          c->process ? "params.pidfile: give either process or pidfile, not both"
                                     : "params.process: missing (or give pidfile)");
                 return -EINVAL;
         }
 
-        c->match = MATCH_COMM;
-        if (match) {
-                bool cmdline = strcmp(match, "cmdline") == 0;
-                bool comm = strcmp(match, "comm") == 0;
-                free(match);
-                if (!cmdline && !comm) {
-                        snprintf(err, err_size, "params.match: must be \"comm\" or \"cmdline\"");
-                        return -EINVAL;
-                }
-                if (!c->process) {
-                        snprintf(err, err_size, "params.match: only applies to params.process");
-                        return -EINVAL;
-                }
-                c->match = cmdline ? MATCH_CMDLINE : MATCH_COMM;
+        /* The table is in enum order: comm, cmdline. */
+        r = vacataire_param_choice(params, "match", matches, &match, err, err_size);
+        if (r < 0)
+                return r;
+        if (r > 0 && !c->process) {
+                snprintf(err, err_size, "params.match: only applies to params.process");
+                return -EINVAL;
         }
+        c->match = match == 1 ? MATCH_CMDLINE : MATCH_COMM;
         if (c->process && c->match == MATCH_COMM &&
             (strlen(c->process) > COMM_MAX || strchr(c->process, '/'))) {
                 snprintf(err, err_size,
@@ -387,21 +377,16 @@ static int pcheck_configure_into(struct pcheck *c, const struct vacataire_params
                 return -EINVAL;
         }
 
-        c->min_count = 1;
-        p = vacataire_param_find(params, "min_count");
-        if (p) {
-                if (p->type != VACATAIRE_PARAM_INT || p->integer < 1) {
-                        snprintf(err, err_size, "params.min_count: must be an integer >= 1");
-                        return -EINVAL;
-                }
-                if (!c->process) {
-                        snprintf(err, err_size,
-                                 "params.min_count: only applies to "
-                                 "params.process (a pidfile names one process)");
-                        return -EINVAL;
-                }
-                c->min_count = p->integer;
+        r = vacataire_param_integer(params, "min_count", 1, INT64_MAX, &min_count, err, err_size);
+        if (r < 0)
+                return r;
+        if (r > 0 && !c->process) {
+                snprintf(err, err_size,
+                         "params.min_count: only applies to "
+                         "params.process (a pidfile names one process)");
+                return -EINVAL;
         }
+        c->min_count = min_count;
 
         c->watchable = !c->proc;
         if (!c->proc) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* Passes with a message spelling out the timeout and every param with its type, so tests see
- * exactly what reached the plugin. */
+ * exactly what reached the plugin. A string param named perfdata is also returned as the
+ * run's perfdata ("...|value"). */
 #include <inttypes.h>
 #include <stdlib.h>
 
@@ -9,8 +10,9 @@
 static int echo_configure(const struct vacataire_params *params, double timeout, void **state,
                           char *err, size_t err_size)
 {
-        char *s = malloc(256);
+        char *s = malloc(512);
         size_t n = 0;
+        const char *perfdata = NULL;
 
         if (!s)
                 return -1;
@@ -29,10 +31,28 @@ static int echo_configure(const struct vacataire_params *params, double timeout,
                         n += (size_t)snprintf(s + n, 256 - n, " %s=%s:bool", p->name,
                                               p->boolean ? "true" : "false");
                         break;
+                case VACATAIRE_PARAM_LIST:
+                        n += (size_t)snprintf(s + n, 256 - n, " %s=[", p->name);
+                        for (int64_t j = 0; j < p->integer && n < 256; j++) {
+                                const struct vacataire_param *e = &p->list[j];
+                                if (e->type == VACATAIRE_PARAM_STRING)
+                                        n += (size_t)snprintf(s + n, 256 - n, "%s%s:%s",
+                                                              j ? "," : "", e->string, e->name);
+                                else
+                                        n += (size_t)snprintf(s + n, 256 - n, "%s%g:%s",
+                                                              j ? "," : "", e->number, e->name);
+                        }
+                        if (n < 256)
+                                n += (size_t)snprintf(s + n, 256 - n, "]:list");
+                        break;
                 default:
                         n += (size_t)snprintf(s + n, 256 - n, " %s=%s:string", p->name, p->string);
+                        if (strcmp(p->name, "perfdata") == 0)
+                                perfdata = p->string;
                 }
         }
+        if (perfdata && n < 256)
+                snprintf(s + n, 512 - n, "|%s", perfdata);
         *state = s;
         return 0;
 }

@@ -379,6 +379,50 @@ static void test_params_reach_plugin(void **state)
         assert_int_equal(check_get_status(w.check), CHECK_STATUS_PASSING);
         assert_string_equal(check_get_last_message(w.check),
                             "timeout=0.5 a=1:int(1) b=2.5:float c=true:bool d=hello world:string");
+        assert_string_equal(check_get_last_perfdata(w.check), "");
+        w.check = check_free(w.check);
+}
+
+/* List params cross the checker protocol; perfdata after '|' comes back apart. */
+static void test_list_params_and_perfdata(void **state)
+{
+        ConfigParam command[] = {
+            {.type = VACATAIRE_PARAM_STRING, .string = (char *)"/bin/x"},
+            {.type = VACATAIRE_PARAM_STRING, .string = (char *)"-v"},
+        };
+        ConfigParam codes[] = {
+            {.type = VACATAIRE_PARAM_INT, .integer = 200, .number = 200},
+            {.type = VACATAIRE_PARAM_INT, .integer = 301, .number = 301},
+            {.type = VACATAIRE_PARAM_FLOAT, .number = 1.5},
+        };
+        ConfigParam params[] = {
+            {.name = (char *)"command",
+             .type = VACATAIRE_PARAM_LIST,
+             .list = command,
+             .n_list = ELEMENTSOF(command)},
+            {.name = (char *)"empty", .type = VACATAIRE_PARAM_LIST},
+            {.name = (char *)"codes",
+             .type = VACATAIRE_PARAM_LIST,
+             .list = codes,
+             .n_list = ELEMENTSOF(codes)},
+            {.name = (char *)"perfdata",
+             .type = VACATAIRE_PARAM_STRING,
+             .string = (char *)" time=0.1s;1;2 size=3B "},
+        };
+        Watch w, *ws[] = {&w};
+
+        watch_init(&w, "run-lists", TEST_PLUGIN("echo"), 0.1, 0.5, 1, 1);
+        w.cfg.params = params;
+        w.cfg.n_params = ELEMENTSOF(params);
+        watch_start(&w);
+        run_loop(ws, 1, MSEC(2000), is_passing);
+
+        assert_int_equal(check_get_status(w.check), CHECK_STATUS_PASSING);
+        assert_string_equal(check_get_last_message(w.check),
+                            "timeout=0.5 command=[/bin/x:command,-v:command]:list empty=[]:list "
+                            "codes=[200:codes,301:codes,1.5:codes]:list "
+                            "perfdata= time=0.1s;1;2 size=3B :string");
+        assert_string_equal(check_get_last_perfdata(w.check), "time=0.1s;1;2 size=3B");
         w.check = check_free(w.check);
 }
 
@@ -685,6 +729,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_slow_run_not_doubled, setup, teardown),
             cmocka_unit_test_setup_teardown(test_params_reach_plugin, setup, teardown),
             cmocka_unit_test_setup_teardown(test_watch_death_runs_at_once, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_list_params_and_perfdata, setup, teardown),
             cmocka_unit_test_setup_teardown(test_broken_checker_fails, setup, teardown),
             cmocka_unit_test_setup_teardown(test_disable_enable, setup, teardown),
             cmocka_unit_test(test_validate),

@@ -245,6 +245,43 @@ static void test_params(void **state)
         config_free(c);
 }
 
+static void test_list_params(void **state)
+{
+        Config *c = load_ok(write_fixture(
+            "lists.conf",
+            MINIMAL "checks = ( { name = \"c\"; plugin = \"p\"; params = {\n"
+                    "  command = [ \"/bin/true\", \"-x\" ]; mixed = ( 200, \"y\", 1.5, false );\n"
+                    "  empty = [ ]; one = 7; }; },\n"
+                    "  { name = \"d\"; plugin = \"p\"; params = {\n"
+                    "  command = [ \"/bin/true\", \"-y\" ]; mixed = ( 200, \"y\", 1.5, false );\n"
+                    "  empty = [ ]; one = 7; }; } );\n"));
+        const ConfigParam *p = c->checks[0].params;
+
+        assert_int_equal(c->checks[0].n_params, 4);
+        assert_string_equal(p[0].name, "command");
+        assert_int_equal(p[0].type, VACATAIRE_PARAM_LIST);
+        assert_int_equal(p[0].n_list, 2);
+        assert_int_equal(p[0].integer, 2);
+        assert_int_equal(p[0].list[0].type, VACATAIRE_PARAM_STRING);
+        assert_string_equal(p[0].list[0].string, "/bin/true");
+        assert_string_equal(p[0].list[1].string, "-x");
+        assert_int_equal(p[1].type, VACATAIRE_PARAM_LIST);
+        assert_int_equal(p[1].n_list, 4);
+        assert_int_equal(p[1].list[0].type, VACATAIRE_PARAM_INT);
+        assert_int_equal(p[1].list[0].integer, 200);
+        assert_string_equal(p[1].list[1].string, "y");
+        assert_int_equal(p[1].list[2].type, VACATAIRE_PARAM_FLOAT);
+        assert_int_equal(p[1].list[3].type, VACATAIRE_PARAM_BOOL);
+        assert_int_equal(p[2].type, VACATAIRE_PARAM_LIST);
+        assert_int_equal(p[2].n_list, 0);
+        assert_int_equal(p[3].type, VACATAIRE_PARAM_INT);
+
+        /* Reload compares lists element by element. */
+        assert_false(config_params_equal(&c->checks[0], &c->checks[1]));
+        assert_true(config_params_equal(&c->checks[0], &c->checks[0]));
+        config_free(c);
+}
+
 static void test_plugin_paths(void **state)
 {
         char cwd[PATH_MAX], want[PATH_MAX + 64];
@@ -370,10 +407,14 @@ static void test_bad_values(void **state)
                "auth = { key_file = \"k\"; };\n",
                "3: peer.name: must differ from node.name");
         EXPECT(MINIMAL "checks = ( { name = \"c\"; plugin = \"p\"; params = {\n"
-                       "  ok = 1;\n  list = ( 1, 2 );\n  array = [ 1 ];\n  group = { }; }; } );\n",
-               "6: checks[0].params.list: must be a number, a boolean or a string",
-               "7: checks[0].params.array: must be a number, a boolean or a string",
-               "8: checks[0].params.group: must be a number, a boolean or a string");
+                       "  ok = 1;\n  list = ( 1, ( 2 ) );\n  array = [ 1 ];\n  group = { };\n"
+                       "  groups = ( { } ); }; } );\n",
+               "6: checks[0].params.list[1]: a list in params may hold only numbers, booleans "
+               "and strings",
+               "8: checks[0].params.group: must be a number, a boolean, a string or a list of "
+               "them",
+               "9: checks[0].params.groups[0]: a list in params may hold only numbers, booleans "
+               "and strings");
 }
 
 static void test_conflicts(void **state)
@@ -567,13 +608,14 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_reference_config), cmocka_unit_test(test_defaults),
-            cmocka_unit_test(test_params),           cmocka_unit_test(test_plugin_paths),
-            cmocka_unit_test(test_unknown_keys),     cmocka_unit_test(test_wrong_types),
-            cmocka_unit_test(test_out_of_range),     cmocka_unit_test(test_missing),
-            cmocka_unit_test(test_bad_values),       cmocka_unit_test(test_conflicts),
-            cmocka_unit_test(test_syntax_error),     cmocka_unit_test(test_many_errors),
-            cmocka_unit_test(test_include),          cmocka_unit_test(test_include_errors),
-            cmocka_unit_test(test_unreadable),       cmocka_unit_test(test_string_tables),
+            cmocka_unit_test(test_params),           cmocka_unit_test(test_list_params),
+            cmocka_unit_test(test_plugin_paths),     cmocka_unit_test(test_unknown_keys),
+            cmocka_unit_test(test_wrong_types),      cmocka_unit_test(test_out_of_range),
+            cmocka_unit_test(test_missing),          cmocka_unit_test(test_bad_values),
+            cmocka_unit_test(test_conflicts),        cmocka_unit_test(test_syntax_error),
+            cmocka_unit_test(test_many_errors),      cmocka_unit_test(test_include),
+            cmocka_unit_test(test_include_errors),   cmocka_unit_test(test_unreadable),
+            cmocka_unit_test(test_string_tables),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

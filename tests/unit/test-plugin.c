@@ -157,15 +157,169 @@ static void test_free_null(void **state)
         assert_null(plugin_free(NULL));
 }
 
+#define STR(n, v)                                                                                  \
+        {                                                                                          \
+                .name = (n), .type = VACATAIRE_PARAM_STRING, .string = (v)                         \
+        }
+#define INT(n, v)                                                                                  \
+        {                                                                                          \
+                .name = (n), .type = VACATAIRE_PARAM_INT, .integer = (v), .number = (v)            \
+        }
+#define DBL(n, v)                                                                                  \
+        {                                                                                          \
+                .name = (n), .type = VACATAIRE_PARAM_FLOAT, .number = (v)                          \
+        }
+#define BOOL(n, v)                                                                                 \
+        {                                                                                          \
+                .name = (n), .type = VACATAIRE_PARAM_BOOL, .boolean = (v)                          \
+        }
+#define LIST(n, a)                                                                                 \
+        {                                                                                          \
+                .name = (n), .type = VACATAIRE_PARAM_LIST, .integer = ELEMENTSOF(a), .list = (a)   \
+        }
+
+/* The getters of the public header: values, defaults left alone, and the uniform messages. */
+static void test_getters_scalars(void **state)
+{
+        const struct vacataire_param items[] = {
+            STR("s", "text"), STR("empty", ""),    INT("i", 42),   DBL("f", 2.5),
+            BOOL("b", 1),     STR("mode", "fail"), INT("neg", -1),
+        };
+        const struct vacataire_params p = {ELEMENTSOF(items), items};
+        const char *s = "default";
+        int64_t i = 7;
+        double d = 0;
+        int b = 0, choice = -1;
+        char err[256] = "";
+
+        assert_int_equal(vacataire_param_string(&p, "absent", &s, err, sizeof(err)), 0);
+        assert_string_equal(s, "default");
+        assert_int_equal(vacataire_param_string(&p, "s", &s, err, sizeof(err)), 1);
+        assert_string_equal(s, "text");
+        assert_int_equal(vacataire_param_string(&p, "empty", &s, err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "params.empty: must be a non-empty string");
+        assert_int_equal(vacataire_param_string(&p, "i", &s, err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "params.i: must be a non-empty string");
+
+        assert_int_equal(vacataire_param_integer(&p, "absent", 0, 10, &i, err, sizeof(err)), 0);
+        assert_int_equal(i, 7);
+        assert_int_equal(vacataire_param_integer(&p, "i", 0, 100, &i, err, sizeof(err)), 1);
+        assert_int_equal(i, 42);
+        assert_int_equal(vacataire_param_integer(&p, "i", 0, 10, &i, err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "params.i: must be an integer from 0 to 10");
+        assert_int_equal(vacataire_param_integer(&p, "neg", 0, INT64_MAX, &i, err, sizeof(err)),
+                         -EINVAL);
+        assert_string_equal(err, "params.neg: must be an integer >= 0");
+        assert_int_equal(vacataire_param_integer(&p, "f", 0, 10, &i, err, sizeof(err)), -EINVAL);
+
+        assert_int_equal(vacataire_param_number(&p, "f", 0, 100, &d, err, sizeof(err)), 1);
+        assert_true(d == 2.5);
+        assert_int_equal(vacataire_param_number(&p, "i", 0, 100, &d, err, sizeof(err)), 1);
+        assert_true(d == 42.0);
+        assert_int_equal(vacataire_param_number(&p, "s", 0, 100, &d, err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "params.s: must be a number from 0 to 100");
+
+        assert_int_equal(vacataire_param_boolean(&p, "b", &b, err, sizeof(err)), 1);
+        assert_int_equal(b, 1);
+        assert_int_equal(vacataire_param_boolean(&p, "i", &b, err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "params.i: must be true or false");
+
+        assert_int_equal(vacataire_param_choice(&p, "mode",
+                                                (const char *const[]){"pass", "fail", NULL},
+                                                &choice, err, sizeof(err)),
+                         1);
+        assert_int_equal(choice, 1);
+        assert_int_equal(vacataire_param_choice(&p, "s",
+                                                (const char *const[]){"GET", "HEAD", "PUT", NULL},
+                                                &choice, err, sizeof(err)),
+                         -EINVAL);
+        assert_string_equal(err, "params.s: must be \"GET\", \"HEAD\" or \"PUT\"");
+}
+
+static void test_getters_lists(void **state)
+{
+        const struct vacataire_param argv[] = {STR("command", "/bin/echo"), STR("command", "hi")};
+        const struct vacataire_param codes[] = {INT("status", 200), INT("status", 301)};
+        const struct vacataire_param bad_codes[] = {INT("bad", 200), INT("bad", 999)};
+        const struct vacataire_param mixed[] = {STR("mixed", "a"), INT("mixed", 1)};
+        const struct vacataire_param items[] = {
+            LIST("command", argv),
+            LIST("status", codes),
+            LIST("bad", bad_codes),
+            LIST("mixed", mixed),
+            INT("one", 204),
+            STR("word", "x"),
+            {.name = "none", .type = VACATAIRE_PARAM_LIST, .integer = 0, .list = NULL},
+        };
+        const struct vacataire_params p = {ELEMENTSOF(items), items};
+        char **strv = NULL, err[256] = "";
+        int64_t *v = NULL;
+        size_t n = 99;
+
+        assert_int_equal(vacataire_param_string_list(&p, "command", 0, &strv, &n, err, sizeof(err)),
+                         1);
+        assert_int_equal(n, 2);
+        assert_string_equal(strv[0], "/bin/echo");
+        assert_string_equal(strv[1], "hi");
+        assert_null(strv[2]);
+        strv = vacataire_strv_free(strv);
+
+        assert_int_equal(vacataire_param_string_list(&p, "none", 0, &strv, &n, err, sizeof(err)),
+                         1);
+        assert_int_equal(n, 0);
+        assert_null(strv[0]);
+        strv = vacataire_strv_free(strv);
+
+        assert_int_equal(vacataire_param_string_list(&p, "word", 0, &strv, &n, err, sizeof(err)),
+                         -EINVAL);
+        assert_string_equal(err, "params.word: must be a list, [ ... ]");
+        assert_int_equal(vacataire_param_string_list(&p, "word", 1, &strv, &n, err, sizeof(err)),
+                         1);
+        assert_int_equal(n, 1);
+        assert_string_equal(strv[0], "x");
+        strv = vacataire_strv_free(strv);
+        assert_int_equal(vacataire_param_string_list(&p, "mixed", 0, &strv, &n, err, sizeof(err)),
+                         -EINVAL);
+        assert_string_equal(err, "params.mixed: must be a list of non-empty strings");
+        assert_null(strv);
+        assert_int_equal(vacataire_param_string_list(&p, "one", 1, &strv, &n, err, sizeof(err)),
+                         -EINVAL);
+        assert_string_equal(err, "params.one: must be a non-empty string or a list of them");
+
+        assert_int_equal(
+            vacataire_param_integer_list(&p, "status", 1, 100, 599, &v, &n, err, sizeof(err)), 1);
+        assert_int_equal(n, 2);
+        assert_int_equal(v[0], 200);
+        assert_int_equal(v[1], 301);
+        free(v);
+        assert_int_equal(
+            vacataire_param_integer_list(&p, "one", 1, 100, 599, &v, &n, err, sizeof(err)), 1);
+        assert_int_equal(n, 1);
+        assert_int_equal(v[0], 204);
+        free(v);
+        assert_int_equal(
+            vacataire_param_integer_list(&p, "bad", 1, 100, 599, &v, &n, err, sizeof(err)),
+            -EINVAL);
+        assert_string_equal(err,
+                            "params.bad: must be an integer from 100 to 599 or a list of them");
+        assert_int_equal(
+            vacataire_param_integer_list(&p, "mixed", 0, 0, INT64_MAX, &v, &n, err, sizeof(err)),
+            -EINVAL);
+        assert_string_equal(err, "params.mixed: must be a list of integers >= 0");
+        assert_int_equal(
+            vacataire_param_integer_list(&p, "absent", 1, 0, 1, &v, &n, err, sizeof(err)), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_load_good),     cmocka_unit_test(test_load_and_configure),
-            cmocka_unit_test(test_load_twice),    cmocka_unit_test(test_wrong_abi),
-            cmocka_unit_test(test_no_symbol),     cmocka_unit_test(test_small_struct),
-            cmocka_unit_test(test_first_release), cmocka_unit_test(test_watch_present),
-            cmocka_unit_test(test_no_run),        cmocka_unit_test(test_not_a_shared_object),
-            cmocka_unit_test(test_nonexistent),   cmocka_unit_test(test_free_null),
+            cmocka_unit_test(test_load_good),       cmocka_unit_test(test_load_and_configure),
+            cmocka_unit_test(test_load_twice),      cmocka_unit_test(test_wrong_abi),
+            cmocka_unit_test(test_no_symbol),       cmocka_unit_test(test_small_struct),
+            cmocka_unit_test(test_first_release),   cmocka_unit_test(test_watch_present),
+            cmocka_unit_test(test_no_run),          cmocka_unit_test(test_not_a_shared_object),
+            cmocka_unit_test(test_nonexistent),     cmocka_unit_test(test_free_null),
+            cmocka_unit_test(test_getters_scalars), cmocka_unit_test(test_getters_lists),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
