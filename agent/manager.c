@@ -122,10 +122,13 @@ static void services_stopped(ServiceSet *s, int result, const char *message, voi
 {
         Manager *m = userdata;
 
-        /* A stop that failed still ends the stop step: its commands were killed at their timeout,
-         * and holding the handover back would leave nobody serving. */
-        if (result < 0)
-                log_warning("Stopping services: %s", message ? message : "failed");
+        /* The service layer already killed what its stop left behind; an error means something
+         * may still run here, so the peer must not be told to start. */
+        if (result < 0) {
+                log_error("Stopping services failed: %s", message ? message : "unknown error");
+                manager_dispatch(m, ROLE_EVENT_SERVICES_STOP_FAILED);
+                return;
+        }
         manager_dispatch(m, ROLE_EVENT_SERVICES_STOPPED);
 }
 
@@ -252,7 +255,7 @@ static void manager_apply(Manager *m, const RoleOutput *o, RoleState old_state, 
                 r = service_set_stop(m->services, services_stopped, m);
                 if (r < 0) {
                         log_error_errno(r, "Cannot stop services: %m");
-                        manager_dispatch(m, ROLE_EVENT_SERVICES_STOPPED);
+                        manager_dispatch(m, ROLE_EVENT_SERVICES_STOP_FAILED);
                 }
         }
         if (a & ROLE_ACTION_PROBE_SERVICES) {

@@ -42,6 +42,7 @@ static const char *const role_event_table[_ROLE_EVENT_MAX] = {
     [ROLE_EVENT_SERVICES_STARTED] = "services-started",
     [ROLE_EVENT_SERVICES_START_FAILED] = "services-start-failed",
     [ROLE_EVENT_SERVICES_STOPPED] = "services-stopped",
+    [ROLE_EVENT_SERVICES_STOP_FAILED] = "services-stop-failed",
     [ROLE_EVENT_DRAIN_DONE] = "drain-done",
     [ROLE_EVENT_REQUEST_TIMEOUT] = "request-timeout",
 };
@@ -113,9 +114,9 @@ static RoleState idle_state(const RoleMachine *m, const RoleFacts *f)
         return (f->always_failing || m->start_failed) ? ROLE_FAULT : ROLE_PASSIVE;
 }
 
-static RoleState serving_state(const RoleFacts *f)
+static RoleState serving_state(const RoleMachine *m, const RoleFacts *f)
 {
-        return f->checks_failing ? ROLE_DEGRADED : ROLE_ACTIVE;
+        return (f->checks_failing || m->stop_failed) ? ROLE_DEGRADED : ROLE_ACTIVE;
 }
 
 static void begin_start(RoleOutput *o, const RoleFacts *f, RoleOp op, const char *why)
@@ -174,7 +175,7 @@ static void become_idle(RoleOutput *o, const RoleFacts *f)
 static void become_serving(RoleOutput *o, const RoleFacts *f)
 {
         o->machine.op = ROLE_OP_NONE;
-        o->machine.state = serving_state(f);
+        o->machine.state = serving_state(&o->machine, f);
 }
 
 /* Why a node whose check fails keeps serving: what status, the log and notify show. */
@@ -196,6 +197,12 @@ static void settle(RoleOutput *o, const RoleFacts *f)
                 return;
 
         if (role_state_is_serving(m->state)) {
+                /* Services that would not stop, even killed: trying again by ourselves would
+                 * only loop, and telling the peer to start would make two serving nodes. */
+                if (m->stop_failed) {
+                        m->state = ROLE_DEGRADED;
+                        return;
+                }
                 if (f->peer_connected && role_state_is_serving(f->peer_state) &&
                     !(f->peer_flags & ROLE_FLAG_BUSY) && !we_win(m, f)) {
                         m->state = ROLE_STOPPING;
@@ -391,6 +398,7 @@ static void on_started(RoleOutput *o, const RoleFacts *f, bool ok)
         }
         m->saved_active = true;
         m->start_failed = false;
+        m->stop_failed = false;
         /* Scope-active checks restart from pending, so only host checks can fail yet. */
         m->state = f->always_failing ? ROLE_DEGRADED : ROLE_ACTIVE;
         m->op = ROLE_OP_NONE;
@@ -405,10 +413,33 @@ static void on_started(RoleOutput *o, const RoleFacts *f, bool ok)
         finish_operator(o, true, NULL);
 }
 
+/* A stop that failed even after the kill: whatever we were doing, we serve as far as we know. */
+static void on_stop_failed(RoleOutput *o, const RoleFacts *f)
+{
+        RoleMachine *m = &o->machine;
+
+        switch (m->op) {
+        case ROLE_OP_HANDOVER_STOP:
+        case ROLE_OP_HANDOVER_FINAL_STOP:
+        case ROLE_OP_YIELD:
+                break;
+        default:
+                return;
+        }
+        m->stop_failed = true;
+        m->handover_planned = false;
+        become_serving(o, f);
+        o->actions |= ROLE_ACTION_ALERT;
+        finish_operator(o, false,
+                        "services failed to stop, even killed: still serving as far as we know; "
+                        "the peer is not told to start (degraded)");
+}
+
 static void on_stopped(RoleOutput *o, const RoleFacts *f)
 {
         RoleMachine *m = &o->machine;
 
+        m->stop_failed = false;
         switch (m->op) {
         case ROLE_OP_HANDOVER_STOP:
                 m->op = ROLE_OP_HANDOVER_WAIT_PEER;
@@ -553,6 +584,9 @@ RoleOutput role_step(const RoleMachine *in, const RoleFacts *f, RoleEvent event)
                 break;
         case ROLE_EVENT_SERVICES_STOPPED:
                 on_stopped(&o, f);
+                break;
+        case ROLE_EVENT_SERVICES_STOP_FAILED:
+                on_stop_failed(&o, f);
                 break;
         case ROLE_EVENT_DRAIN_DONE:
                 if (m->op == ROLE_OP_HANDOVER_DRAIN) {

@@ -56,7 +56,8 @@ typedef enum RoleEvent {
         ROLE_EVENT_PEER_RELEASED, /* peer: I have stopped, handover complete */
         ROLE_EVENT_SERVICES_STARTED,
         ROLE_EVENT_SERVICES_START_FAILED, /* after retries and rollback */
-        ROLE_EVENT_SERVICES_STOPPED,      /* also after a failed stop: the stop step is over */
+        ROLE_EVENT_SERVICES_STOPPED,      /* every service verified stopped */
+        ROLE_EVENT_SERVICES_STOP_FAILED,  /* something may still run, even after a kill */
         ROLE_EVENT_DRAIN_DONE,
         ROLE_EVENT_REQUEST_TIMEOUT, /* the peer did not answer a request in time */
         _ROLE_EVENT_MAX,
@@ -88,6 +89,8 @@ typedef struct RoleMachine {
         bool saved_active;     /* saved state said we were serving when the daemon last ran */
         bool peer_seen;        /* heard from the peer since start (wait_for_all) */
         bool start_failed;     /* our last start failed: not a handover target until it succeeds */
+        bool stop_failed;      /* a stop failed, kill included: degraded, the peer is never told to
+                                * start, until a stop succeeds or an operator acts */
         bool operator_op;      /* the op in flight answers an operator (vacataire-ctl) */
 } RoleMachine;
 

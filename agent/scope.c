@@ -20,18 +20,36 @@ static bool unit_name_char_ok(char c)
                c == ':' || c == '_' || c == '.' || c == '-';
 }
 
+static void scope_escape(const char *service, char escaped[static SCOPE_SERVICE_NAME_MAX + 1])
+{
+        size_t n = 0;
+
+        for (; service[n] && n < SCOPE_SERVICE_NAME_MAX; n++)
+                escaped[n] = unit_name_char_ok(service[n]) ? service[n] : '_';
+        escaped[n] = '\0';
+}
+
+int scope_unit_pattern(const char *service, char **ret)
+{
+        char escaped[SCOPE_SERVICE_NAME_MAX + 1];
+
+        if (!service || !*service || !ret)
+                return -EINVAL;
+        scope_escape(service, escaped);
+        /* Exactly 8 characters of suffix: service "web" must not match "web-2"'s scopes. */
+        *ret = strdup_printf("vacataire-%s-\?\?\?\?\?\?\?\?.scope", escaped);
+        return *ret ? 0 : -ENOMEM;
+}
+
 int scope_unit_name(const char *service, char **ret)
 {
         char escaped[SCOPE_SERVICE_NAME_MAX + 1];
         uint32_t suffix;
-        size_t n = 0;
         char *name;
 
         if (!service || !*service || !ret)
                 return -EINVAL;
-        for (; service[n] && n < SCOPE_SERVICE_NAME_MAX; n++)
-                escaped[n] = unit_name_char_ok(service[n]) ? service[n] : '_';
-        escaped[n] = '\0';
+        scope_escape(service, escaped);
 
         /* Unique per start, so a scope still winding down never blocks the next one. */
         if (getrandom(&suffix, sizeof(suffix), GRND_NONBLOCK) != (ssize_t)sizeof(suffix))

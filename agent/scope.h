@@ -26,6 +26,10 @@ bool scope_wanted(void);
 /* "vacataire-<service>-<8 hex digits>.scope"; characters a unit name cannot hold become '_'. */
 int scope_unit_name(const char *service, char **ret);
 
+/* The glob (for ListUnitsByPatterns) that matches every scope scope_unit_name() makes for service,
+ * and no other service's. */
+int scope_unit_pattern(const char *service, char **ret);
+
 /* Creates the scope for a service's start command whose child is pid; done when systemd has
  * moved pid into it (result 0) or could not (result < 0, message says why). */
 int scope_start(UnitManager *m, const char *service, pid_t pid, usec_t timeout, UnitJobDone done,

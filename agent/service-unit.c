@@ -22,14 +22,16 @@ typedef enum UnitJobKind {
         UNIT_JOB_STOP,
         UNIT_JOB_SCOPE,
         UNIT_JOB_ACTIVE_STATE,
+        UNIT_JOB_KILL,
+        UNIT_JOB_COUNT, /* ListUnitsByPatterns: how many matching units are not inactive */
+        UNIT_JOB_OWN_JOB,
         _UNIT_JOB_KIND_MAX,
 } UnitJobKind;
 
 static const char *const unit_job_kind_table[_UNIT_JOB_KIND_MAX] = {
-    [UNIT_JOB_START] = "start",
-    [UNIT_JOB_STOP] = "stop",
-    [UNIT_JOB_SCOPE] = "start",
-    [UNIT_JOB_ACTIVE_STATE] = "status",
+    [UNIT_JOB_START] = "start",         [UNIT_JOB_STOP] = "stop", [UNIT_JOB_SCOPE] = "start",
+    [UNIT_JOB_ACTIVE_STATE] = "status", [UNIT_JOB_KILL] = "kill", [UNIT_JOB_COUNT] = "list",
+    [UNIT_JOB_OWN_JOB] = "job query",
 };
 
 static const char *unit_job_kind_to_string(UnitJobKind k)
@@ -61,6 +63,7 @@ struct UnitJob {
         char *unit;
         char *job_path; /* once StartUnit/StopUnit/StartTransientUnit answered */
         usec_t timeout;
+        int kill_signal; /* UNIT_JOB_COUNT: sent to every matching unit that is not inactive */
         sd_bus_slot *call_slot;
         sd_event_source *timer;
 
@@ -147,7 +150,7 @@ const char *unit_manager_bus_name(const UnitManager *m)
 static void unit_job_complete(UnitJob *j, int result, const char *text)
 {
         unit_job_unlink(j);
-        if (j->kind == UNIT_JOB_ACTIVE_STATE) {
+        if (j->kind == UNIT_JOB_ACTIVE_STATE || j->kind == UNIT_JOB_OWN_JOB) {
                 if (j->state_done)
                         j->state_done(j, result, text, j->userdata);
         } else if (j->done)
@@ -197,7 +200,8 @@ static int on_job_removed(sd_bus_message *message, void *userdata, sd_bus_error 
                         unit_job_finish_with_result(j, result); /* j may be gone now */
                         return 0;
                 }
-                if (!j->job_path && j->kind != UNIT_JOB_ACTIVE_STATE)
+                if (!j->job_path && (j->kind == UNIT_JOB_START || j->kind == UNIT_JOB_STOP ||
+                                     j->kind == UNIT_JOB_SCOPE))
                         reply_pending = true;
         }
         if (!reply_pending)
@@ -337,7 +341,9 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
                 break;
         default:
                 unit_job_fail(j, -ETIME, "%s timed out after %g s",
-                              j->kind == UNIT_JOB_SCOPE ? "scope start" : "status query", seconds);
+                              j->kind == UNIT_JOB_SCOPE ? "scope start"
+                                                        : unit_job_kind_to_string(j->kind),
+                              seconds);
                 break;
         }
         return 0;
@@ -586,6 +592,202 @@ int unit_manager_get_active_state(UnitManager *m, const char *unit, usec_t timeo
         j->state_done = done;
 
         r = unit_job_call(j, SYSTEMD_PATH, SYSTEMD_MANAGER, "LoadUnit", on_unit_loaded, "s", unit);
+        if (r < 0) {
+                unit_job_free(j);
+                return r;
+        }
+        *ret = j;
+        return 0;
+}
+
+static int on_killed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+        UnitJob *j = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+        j->call_slot = sd_bus_slot_unref(j->call_slot);
+        /* A unit that is not loaded has no process left to kill. */
+        if (e && !sd_bus_error_has_name(e, SYSTEMD_NO_SUCH_UNIT))
+                unit_job_fail(j, -sd_bus_error_get_errno(e) ?: -EIO, "kill refused by systemd: %s",
+                              e->message ?: e->name);
+        else
+                unit_job_complete(j, 0, NULL);
+        return 0;
+}
+
+int unit_manager_kill_unit(UnitManager *m, const char *unit, int signal, usec_t timeout,
+                           UnitJobDone done, void *userdata, UnitJob **ret)
+{
+        UnitJob *j;
+        int r;
+
+        r = unit_manager_begin(m, UNIT_JOB_KILL, unit, timeout, userdata, &j);
+        if (r < 0)
+                return r;
+        j->done = done;
+        r = unit_job_call(j, SYSTEMD_PATH, SYSTEMD_MANAGER, "KillUnit", on_killed, "ssi", unit,
+                          "all", (int32_t)signal);
+        if (r < 0) {
+                unit_job_free(j);
+                return r;
+        }
+        *ret = j;
+        return 0;
+}
+
+static int on_units_listed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+        UnitJob *j = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        const char *name, *active;
+        int count = 0, r;
+
+        j->call_slot = sd_bus_slot_unref(j->call_slot);
+        if (e) {
+                unit_job_fail(j, -sd_bus_error_get_errno(e) ?: -EIO, "cannot list units: %s",
+                              e->message ?: e->name);
+                return 0;
+        }
+        r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
+        while (r > 0) {
+                r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, NULL, &active, NULL,
+                                        NULL, NULL, NULL, NULL, NULL);
+                if (r <= 0)
+                        break;
+                if (streq(active, "inactive") || streq(active, "failed"))
+                        continue;
+                count++;
+                if (j->kill_signal > 0 &&
+                    sd_bus_call_method_async(j->manager->bus, NULL, SYSTEMD_DESTINATION,
+                                             SYSTEMD_PATH, SYSTEMD_MANAGER, "KillUnit", NULL, NULL,
+                                             "ssi", name, "all", (int32_t)j->kill_signal) < 0)
+                        log_warning("%s: cannot ask systemd to kill it", name);
+        }
+        if (r < 0) {
+                unit_job_fail(j, r, "cannot read the unit list: %s", strerror(-r));
+                return 0;
+        }
+        unit_job_complete(j, count, NULL);
+        return 0;
+}
+
+int unit_manager_count_units(UnitManager *m, const char *pattern, int kill_signal, usec_t timeout,
+                             UnitJobDone done, void *userdata, UnitJob **ret)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        UnitJob *j;
+        int r;
+
+        r = unit_manager_begin(m, UNIT_JOB_COUNT, pattern, timeout, userdata, &j);
+        if (r < 0)
+                return r;
+        j->done = done;
+        j->kill_signal = kill_signal;
+        r = sd_bus_message_new_method_call(m->bus, &call, SYSTEMD_DESTINATION, SYSTEMD_PATH,
+                                           SYSTEMD_MANAGER, "ListUnitsByPatterns");
+        if (r >= 0)
+                r = sd_bus_message_append_strv(call, NULL);
+        if (r >= 0)
+                r = sd_bus_message_append(call, "as", 1, pattern);
+        if (r >= 0)
+                r = sd_bus_call_async(m->bus, &j->call_slot, call, on_units_listed, j,
+                                      timeout == USEC_INFINITY ? 0 : timeout);
+        if (r < 0) {
+                unit_job_free(j);
+                return r;
+        }
+        *ret = j;
+        return 0;
+}
+
+/* GetUnitByPID -> Unit.Job (uo) -> Job.JobType. */
+static int on_own_job_type(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+        UnitJob *j = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        const char *type;
+        int r;
+
+        j->call_slot = sd_bus_slot_unref(j->call_slot);
+        if (e) {
+                /* The job finished between the two calls: there is none now. */
+                if (sd_bus_error_has_name(e, "org.freedesktop.DBus.Error.UnknownObject"))
+                        unit_job_complete(j, 0, "");
+                else
+                        unit_job_fail(j, -sd_bus_error_get_errno(e) ?: -EIO,
+                                      "cannot read the job type: %s", e->message ?: e->name);
+                return 0;
+        }
+        r = sd_bus_message_read(reply, "v", "s", &type);
+        if (r < 0) {
+                unit_job_fail(j, r, "cannot read the job type: %s", strerror(-r));
+                return 0;
+        }
+        unit_job_complete(j, 0, type);
+        return 0;
+}
+
+static int on_own_job(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+        UnitJob *j = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        const char *path;
+        uint32_t id;
+        int r;
+
+        j->call_slot = sd_bus_slot_unref(j->call_slot);
+        if (e) {
+                unit_job_fail(j, -sd_bus_error_get_errno(e) ?: -EIO,
+                              "cannot read the unit's job: %s", e->message ?: e->name);
+                return 0;
+        }
+        r = sd_bus_message_read(reply, "v", "(uo)", &id, &path);
+        if (r >= 0 && id == 0) {
+                unit_job_complete(j, 0, "");
+                return 0;
+        }
+        if (r >= 0)
+                r = unit_job_call(j, path, "org.freedesktop.DBus.Properties", "Get",
+                                  on_own_job_type, "ss", "org.freedesktop.systemd1.Job", "JobType");
+        if (r < 0)
+                unit_job_fail(j, r, "cannot read the unit's job: %s", strerror(-r));
+        return 0;
+}
+
+static int on_own_unit(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+        UnitJob *j = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        const char *path;
+        int r;
+
+        j->call_slot = sd_bus_slot_unref(j->call_slot);
+        if (e) {
+                unit_job_fail(j, -sd_bus_error_get_errno(e) ?: -EIO, "cannot find our own unit: %s",
+                              e->message ?: e->name);
+                return 0;
+        }
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r >= 0)
+                r = unit_job_call(j, path, "org.freedesktop.DBus.Properties", "Get", on_own_job,
+                                  "ss", SYSTEMD_UNIT, "Job");
+        if (r < 0)
+                unit_job_fail(j, r, "cannot read our own unit: %s", strerror(-r));
+        return 0;
+}
+
+int unit_manager_get_job_type_of_pid(UnitManager *m, pid_t pid, usec_t timeout, UnitStateDone done,
+                                     void *userdata, UnitJob **ret)
+{
+        UnitJob *j;
+        int r;
+
+        r = unit_manager_begin(m, UNIT_JOB_OWN_JOB, "self", timeout, userdata, &j);
+        if (r < 0)
+                return r;
+        j->state_done = done;
+        r = unit_job_call(j, SYSTEMD_PATH, SYSTEMD_MANAGER, "GetUnitByPID", on_own_unit, "u",
+                          (uint32_t)pid);
         if (r < 0) {
                 unit_job_free(j);
                 return r;

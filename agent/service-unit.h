@@ -45,6 +45,19 @@ int unit_manager_start_scope(UnitManager *m, const char *scope, const char *desc
 int unit_manager_get_active_state(UnitManager *m, const char *unit, usec_t timeout,
                                   UnitStateDone done, void *userdata, UnitJob **ret);
 
+/* KillUnit(unit, "all", signal); done once systemd has sent it (a unit that is not loaded counts
+ * as done). */
+int unit_manager_kill_unit(UnitManager *m, const char *unit, int signal, usec_t timeout,
+                           UnitJobDone done, void *userdata, UnitJob **ret);
+/* ListUnitsByPatterns: done gets the number (>= 0) of units matching pattern that are neither
+ * inactive nor failed, or -errno; with kill_signal > 0 each of them is sent it (KillUnit, all). */
+int unit_manager_count_units(UnitManager *m, const char *pattern, int kill_signal, usec_t timeout,
+                             UnitJobDone done, void *userdata, UnitJob **ret);
+/* The type of the job queued for the unit that holds pid ("stop", "restart", ...), or "" when
+ * there is none: GetUnitByPID, Unit.Job, Job.JobType. */
+int unit_manager_get_job_type_of_pid(UnitManager *m, pid_t pid, usec_t timeout, UnitStateDone done,
+                                     void *userdata, UnitJob **ret);
+
 const char *unit_job_get_unit(const UnitJob *j);
 UnitJob *unit_job_free(UnitJob *j);
 DEFINE_TRIVIAL_CLEANUP_FUNC(UnitJob *, unit_job_free);

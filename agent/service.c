@@ -6,12 +6,15 @@
 #include "command.h"
 #include "log.h"
 #include "scope.h"
+#include "service-kill.h"
 #include "service-unit.h"
 
 /* Pause between a failed start attempt and the next one. */
 #define SERVICE_RETRY_PAUSE (200 * USEC_PER_MSEC)
 /* Longest wait for systemd to put a start command into its scope (fail open after). */
 #define SERVICE_SCOPE_TIMEOUT_MAX (5 * USEC_PER_SEC)
+/* Longest the look after a stop, and the kill after a failed one, may take (each). */
+#define SERVICE_KILL_TIMEOUT_MAX (5 * USEC_PER_SEC)
 
 static const char *const service_state_table[_SERVICE_STATE_MAX] = {
     [SERVICE_STOPPED] = "stopped",   [SERVICE_STARTING] = "starting", [SERVICE_RUNNING] = "running",
@@ -29,6 +32,7 @@ typedef struct Service {
         usec_t timeout;
         unsigned start_retries;
         ServiceState state;
+        pid_t pgid; /* process group of the last start command this run (command back end) */
 } Service;
 
 typedef enum ServiceOperation {
@@ -51,6 +55,9 @@ struct ServiceSet {
         size_t current;   /* the service being worked on; during stops, one past it */
         unsigned attempt; /* start attempts made on current */
         Command *command;
+        ServiceKill *kill;       /* making sure current is down after its stop */
+        char *stop_detail;       /* why current's stop command failed, while the kill runs */
+        usec_t stop_timeout_cap; /* a fence's bound on each stop, or 0 */
         UnitJob *unit_job;
         UnitJob *scope_job; /* moving current's start command into its scope */
         sd_event_source *retry_source;
@@ -168,6 +175,9 @@ static void service_set_state_internal(Service *svc, ServiceState state, int lev
 static void service_set_reset_operation(ServiceSet *s)
 {
         s->command = command_free(s->command);
+        s->kill = service_kill_free(s->kill);
+        s->stop_detail = free_string(s->stop_detail);
+        s->stop_timeout_cap = 0;
         s->unit_job = unit_job_free(s->unit_job);
         s->scope_job = unit_job_free(s->scope_job);
         s->retry_source = sd_event_source_disable_unref(s->retry_source);
@@ -250,6 +260,15 @@ typedef enum ServiceAction {
 
 static void service_set_action_done(ServiceSet *s, int result, const char *reason);
 
+/* A fence bounds each stop more tightly than the service's own timeout. */
+static usec_t service_set_timeout(const ServiceSet *s, const Service *svc, ServiceAction action)
+{
+        if (action == SERVICE_ACTION_STOP && s->stop_timeout_cap > 0 &&
+            s->stop_timeout_cap < svc->timeout)
+                return s->stop_timeout_cap;
+        return svc->timeout;
+}
+
 static int service_set_connect(ServiceSet *s, char **ret_message)
 {
         int r;
@@ -273,7 +292,11 @@ static void service_set_on_command_done(Command *c, int status, void *userdata)
         s->scope_job = unit_job_free(s->scope_job);
         if (status == -ETIME)
                 snprintf(reason, sizeof(reason), "timed out after %g s, process group killed",
-                         (double)svc->timeout / (double)USEC_PER_SEC);
+                         (double)service_set_timeout(s, svc,
+                                                     s->operation == SERVICE_OPERATION_START
+                                                         ? SERVICE_ACTION_START
+                                                         : SERVICE_ACTION_STOP) /
+                             (double)USEC_PER_SEC);
         else
                 command_status_to_string(status, reason, sizeof(reason));
         service_set_action_done(s, status == 0 ? 0 : status == -ETIME ? -ETIME : -EIO, reason);
@@ -323,14 +346,20 @@ static int service_set_run_command(ServiceSet *s, Service *svc, ServiceAction ac
                 return -ENOMEM;
         char *const env[] = {env_service, env_action, NULL};
 
-        if (action != SERVICE_ACTION_START || !service_set_use_scopes(s))
-                return command_run(s->event, shell_command, env, svc->timeout,
-                                   service_set_on_command_done, s, &s->command);
+        if (action != SERVICE_ACTION_START || !service_set_use_scopes(s)) {
+                r = command_run(s->event, shell_command, env, service_set_timeout(s, svc, action),
+                                service_set_on_command_done, s, &s->command);
+                /* Its own session: the group a failed stop kills, when there are no scopes. */
+                if (r >= 0 && action == SERVICE_ACTION_START)
+                        svc->pgid = command_get_pid(s->command);
+                return r;
+        }
 
         r = command_run_held(s->event, shell_command, env, svc->timeout,
                              service_set_on_command_done, s, &s->command);
         if (r < 0)
                 return r;
+        svc->pgid = command_get_pid(s->command);
         scope_timeout = svc->timeout / 2;
         if (scope_timeout == 0 || scope_timeout > SERVICE_SCOPE_TIMEOUT_MAX)
                 scope_timeout = SERVICE_SCOPE_TIMEOUT_MAX;
@@ -379,7 +408,8 @@ static int service_set_run_unit(ServiceSet *s, Service *svc, ServiceAction actio
                 return unit_manager_start_unit(s->units, svc->unit, svc->timeout,
                                                service_set_on_unit_done, s, &s->unit_job);
         case SERVICE_ACTION_STOP:
-                return unit_manager_stop_unit(s->units, svc->unit, svc->timeout,
+                return unit_manager_stop_unit(s->units, svc->unit,
+                                              service_set_timeout(s, svc, SERVICE_ACTION_STOP),
                                               service_set_on_unit_done, s, &s->unit_job);
         default:
                 return unit_manager_get_active_state(s->units, svc->unit, svc->timeout,
@@ -535,19 +565,78 @@ int service_set_start(ServiceSet *s, ServiceSetDone done, void *userdata)
         return 0;
 }
 
-static void service_set_rollback_done(ServiceSet *s, int result, const char *reason)
+/* After every stop, of a stop or of a rollback: only a verified stop counts. A stop that failed
+ * (or could not even run) is followed by a kill; one that succeeded by a look, which kills too
+ * when the service still runs. */
+
+static void service_set_stop_verified(ServiceSet *s, int result, const char *message);
+
+static void service_set_on_kill_done(ServiceKill *k, int result, const char *message,
+                                     void *userdata)
+{
+        ServiceSet *s = userdata;
+        _cleanup_free_ char *combined = NULL;
+
+        s->kill = service_kill_free(k);
+        if (result < 0 && s->stop_detail)
+                combined = strdup_printf("%s; %s", s->stop_detail, message ?: "not verified");
+        service_set_stop_verified(s, result, combined ?: message);
+}
+
+static void service_set_verify_stop(ServiceSet *s, int result, const char *reason)
 {
         Service *svc = &s->services[s->current];
+        ServiceKillTarget target = {
+            .name = svc->name,
+            .unit = svc->unit,
+            .status_command = svc->status_command,
+            .pgid = svc->pgid,
+        };
+        _cleanup_free_ char *message = NULL;
+        UnitManager *units = NULL;
+        usec_t timeout = service_set_timeout(s, svc, SERVICE_ACTION_STOP);
         char detail[384];
+        int r;
+
+        /* A unit's stop job that ended "done" means the unit is inactive. */
+        if (result == 0 && svc->unit)
+                return service_set_stop_verified(s, 0, NULL);
+        s->stop_detail = free_string(s->stop_detail);
+        if (result < 0) {
+                service_failure_detail(svc, "stop", reason, detail, sizeof(detail));
+                log_warning("%s: %s; making sure it is down", svc->name, detail);
+                s->stop_detail = strdup(detail);
+        }
+        if (svc->unit) {
+                if (service_set_connect(s, &message) >= 0)
+                        units = s->units;
+        } else if (service_set_use_scopes(s))
+                units = s->units;
+        if (timeout > SERVICE_KILL_TIMEOUT_MAX)
+                timeout = SERVICE_KILL_TIMEOUT_MAX;
+        r = -ENOTCONN;
+        if (!svc->unit || units)
+                r = service_kill_start(s->event, units, &target, result < 0, timeout,
+                                       service_set_on_kill_done, s, &s->kill);
+        if (r < 0) {
+                _cleanup_free_ char *why = strdup_printf(
+                    "%s%snot verified: %s", s->stop_detail ?: "", s->stop_detail ? "; " : "",
+                    message ? "cannot reach systemd" : strerror(-r));
+                service_set_stop_verified(s, -EIO, why);
+        }
+}
+
+static void service_set_rollback_verified(ServiceSet *s, int result, const char *message)
+{
+        Service *svc = &s->services[s->current];
 
         if (result == 0) {
                 service_set_state_internal(svc, SERVICE_STOPPED, LOG_INFO, NULL);
                 s->n_rolled_back++;
         } else {
-                service_failure_detail(svc, "stop", reason, detail, sizeof(detail));
-                service_set_state_internal(svc, SERVICE_FAILED, LOG_ERR, detail);
+                service_set_state_internal(svc, SERVICE_FAILED, LOG_ERR, message);
                 if (!s->rollback_failure)
-                        s->rollback_failure = strdup_printf("%s: %s", svc->name, detail);
+                        s->rollback_failure = strdup_printf("%s: %s", svc->name, message);
         }
         service_set_rollback_next(s);
 }
@@ -563,17 +652,17 @@ static void service_set_rollback_next(ServiceSet *s)
 
                 if (svc->state != SERVICE_RUNNING)
                         continue;
-                if (svc->unit || svc->stop_command) {
-                        service_set_state_internal(svc, SERVICE_STOPPING, LOG_INFO, NULL);
-                        r = service_set_act(s, SERVICE_ACTION_STOP, &reason);
-                        if (r >= 0)
-                                return;
-                        service_set_state_internal(
-                            svc, SERVICE_FAILED, LOG_ERR,
-                            svc->unit && reason ? reason : "stop failed: cannot run the command");
-                }
-                if (!s->rollback_failure)
-                        s->rollback_failure = strdup_printf("%s: not stopped", svc->name);
+                service_set_state_internal(svc, SERVICE_STOPPING, LOG_INFO, NULL);
+                r = (svc->unit || svc->stop_command)
+                        ? service_set_act(s, SERVICE_ACTION_STOP, &reason)
+                        : -EINVAL;
+                if (r >= 0)
+                        return;
+                return service_set_verify_stop(s, r,
+                                               reason
+                                                   ?: ((svc->unit || svc->stop_command)
+                                                           ? "cannot run the command"
+                                                           : "no stop command"));
         }
 
         if (s->message && (s->n_rolled_back > 0 || s->rollback_failure)) {
@@ -592,17 +681,20 @@ static void service_set_rollback_next(ServiceSet *s)
 
 static void service_set_stop_next(ServiceSet *s);
 
-static void service_set_stop_done(ServiceSet *s, int result, const char *reason)
+static void service_set_stop_verified(ServiceSet *s, int result, const char *message)
 {
         Service *svc = &s->services[s->current];
-        char detail[384];
+        _cleanup_free_ char *stop_detail = TAKE_PTR(s->stop_detail);
 
-        if (result == 0)
-                service_set_state_internal(svc, SERVICE_STOPPED, LOG_INFO, NULL);
-        else {
-                service_failure_detail(svc, "stop", reason, detail, sizeof(detail));
-                service_set_state_internal(svc, SERVICE_FAILED, LOG_ERR, detail);
-                service_set_fail(s, -EIO, "%s: %s", svc->name, detail);
+        if (s->operation == SERVICE_OPERATION_ROLLBACK)
+                return service_set_rollback_verified(s, result, message);
+        if (result == 0) {
+                service_set_state_internal(
+                    svc, SERVICE_STOPPED, stop_detail ? LOG_WARNING : LOG_INFO,
+                    stop_detail ? "stopped (verified after the kill)" : NULL);
+        } else {
+                service_set_state_internal(svc, SERVICE_FAILED, LOG_ERR, message);
+                service_set_fail(s, -EIO, "%s: %s", svc->name, message ?: "stop failed");
         }
         service_set_stop_next(s);
 }
@@ -615,18 +707,17 @@ static void service_set_stop_next(ServiceSet *s)
                 _cleanup_free_ char *reason = NULL;
                 Service *svc = &s->services[--s->current];
 
-                if (!svc->unit && !svc->stop_command) {
-                        service_set_fail(s, -EINVAL, "%s: stop failed: no stop command", svc->name);
-                        continue;
-                }
                 service_set_state_internal(svc, SERVICE_STOPPING, LOG_INFO, NULL);
-                r = service_set_act(s, SERVICE_ACTION_STOP, &reason);
+                r = (svc->unit || svc->stop_command)
+                        ? service_set_act(s, SERVICE_ACTION_STOP, &reason)
+                        : -EINVAL;
                 if (r >= 0)
                         return;
-                service_set_state_internal(
-                    svc, SERVICE_FAILED, LOG_ERR,
-                    svc->unit && reason ? reason : "stop failed: cannot run the command");
-                service_set_fail(s, r, "%s: stop failed: %s", svc->name, reason ?: strerror(-r));
+                return service_set_verify_stop(s, r,
+                                               reason
+                                                   ?: ((svc->unit || svc->stop_command)
+                                                           ? "cannot run the command"
+                                                           : "no stop command"));
         }
         service_set_finish(s);
 }
@@ -638,6 +729,26 @@ int service_set_stop(ServiceSet *s, ServiceSetDone done, void *userdata)
         r = service_set_begin(s, SERVICE_OPERATION_STOP, done, userdata);
         if (r < 0)
                 return r;
+        s->current = s->n_services;
+        service_set_stop_next(s);
+        return 0;
+}
+
+int service_set_fence(ServiceSet *s, usec_t stop_timeout, ServiceSetDone done, void *userdata)
+{
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        if (service_set_busy(s)) {
+                log_warning("Fencing: cancelling the service %s in progress",
+                            s->operation == SERVICE_OPERATION_START ? "start" : "operation");
+                service_set_cancel(s);
+        }
+        r = service_set_begin(s, SERVICE_OPERATION_STOP, done, userdata);
+        if (r < 0)
+                return r;
+        s->stop_timeout_cap = stop_timeout;
         s->current = s->n_services;
         service_set_stop_next(s);
         return 0;
@@ -750,10 +861,8 @@ static void service_set_action_done(ServiceSet *s, int result, const char *reaso
                 service_set_start_attempt_done(s, result, reason);
                 break;
         case SERVICE_OPERATION_ROLLBACK:
-                service_set_rollback_done(s, result, reason);
-                break;
         case SERVICE_OPERATION_STOP:
-                service_set_stop_done(s, result, reason);
+                service_set_verify_stop(s, result, reason);
                 break;
         case SERVICE_OPERATION_PROBE:
                 service_set_probe_done(s, result, reason);

@@ -32,9 +32,16 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(ServiceSet *, service_set_free);
  * If one still fails, those already started are stopped again in reverse (rollback) and done is
  * called with an error naming the service. Returns -EBUSY if an operation is running. */
 int service_set_start(ServiceSet *s, ServiceSetDone done, void *userdata);
-/* Stops in reverse order; a stop past its timeout has its process group killed; carries on past
- * failures and reports the first. */
+/* Stops in reverse order, each service with its stop, then a kill, then a look (service-kill.h):
+ * a stop that fails or times out has the service's unit, or its command's scopes and process
+ * group, killed with SIGKILL, and a service counts as stopped only once that is verified (its
+ * unit inactive, its status command says stopped, no scope of it has a process left). Carries on
+ * past failures; done gets 0 only when every service is verified stopped, else -EIO and the
+ * first failure. */
 int service_set_stop(ServiceSet *s, ServiceSetDone done, void *userdata);
+/* The same stop-kill-verify, for fencing: whatever runs (a start, say) is cancelled first, and
+ * each service's stop gets at most stop_timeout (0: its own timeout) before the kill. */
+int service_set_fence(ServiceSet *s, usec_t stop_timeout, ServiceSetDone done, void *userdata);
 /* Runs every status command: done gets 0 if all services run, -ESRCH if none does, -EIO if only
  * some do. Sets each service's state. Used to re-adopt running services after a restart. */
 int service_set_probe(ServiceSet *s, ServiceSetDone done, void *userdata);

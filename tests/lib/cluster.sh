@@ -420,6 +420,27 @@ vc_monitor_stop() {
 
 vc_monitor_gaps() { grep -v '=yes' "$VC_TMP/monitor.log" || true; }
 
+# Milliseconds, over the monitor's samples so far, with two or more services answering at once
+# and with none answering: "DUAL_MS NONE_MS". Each sample counts until the next one.
+vc_monitor_ms() {
+        python3 - "$VC_TMP/monitor.log" <<'PY'
+import sys
+rows = []
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) < 2:
+        continue
+    rows.append((int(f[0]), sum(1 for x in f[1:] if x.endswith("=yes"))))
+dual = none = 0
+for (t, n), (t2, _) in zip(rows, rows[1:]):
+    if n >= 2:
+        dual += t2 - t
+    elif n == 0:
+        none += t2 - t
+print(dual, none)
+PY
+}
+
 # The PIDs of NAME's agent's checker processes (its children running vacataire-checker), or
 # only CHECK's.
 vc_checker_pids() { # vc_checker_pids NAME [CHECK]

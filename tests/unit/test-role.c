@@ -142,6 +142,28 @@ static const Row rows[] = {
     ROW("mbb: peer lost mid-handover: keep serving", IN(ACTIVE, HANDOVER_WAIT_PEER, 1),
         F(MBB, FAILING), PEER_LOST, DEGRADED, NONE, 1, 0, ALERT),
 
+    /* A stop that fails, even killed: never tell the peer to start; serve, degraded */
+    ROW("bbm: stop failed: no TAKE, degraded", IN(STOPPING, HANDOVER_STOP, 1), F(FAILING, PEER_OK),
+        SERVICES_STOP_FAILED, DEGRADED, NONE, 1, 0, ALERT),
+    ROW("quiesce: stop failed: refused, degraded", IN(STOPPING, HANDOVER_STOP, 1, .operator_op = 1),
+        F(PEER_OK), SERVICES_STOP_FAILED, DEGRADED, NONE, 1, 0, ALERT | ERR),
+    ROW("stop failed: no handover retry on its own", IN(DEGRADED, NONE, 1, .stop_failed = 1),
+        F(FAILING, PEER_OK), CHECKS_CHANGED, DEGRADED, NONE, 1, 0, 0),
+    ROW("stop failed: stays degraded with checks passing", IN(DEGRADED, NONE, 1, .stop_failed = 1),
+        F(PEER_OK), CHECKS_CHANGED, DEGRADED, NONE, 1, 0, 0),
+    ROW("stop failed: operator quiesce tries again", IN(DEGRADED, NONE, 1, .stop_failed = 1),
+        F(PEER_OK), QUIESCE, STOPPING, HANDOVER_STOP, 1, 0, STOP),
+    ROW("stop failed, both active: no yield (it would loop)",
+        IN(DEGRADED, NONE, 1, .stop_failed = 1), F(PEER(ACTIVE, H, 5)), PEER_STATE, DEGRADED, NONE,
+        1, 0, 0),
+    ROW("mbb: final stop failed: no RELEASED, degraded", IN(STOPPING, HANDOVER_FINAL_STOP, 1),
+        F(MBB, PEER(ACTIVE, H, 2)), SERVICES_STOP_FAILED, DEGRADED, NONE, 1, 0, ALERT),
+    ROW("yield: stop failed: degraded", IN(STOPPING, YIELD, 1), F(PEER(ACTIVE, H, 2)),
+        SERVICES_STOP_FAILED, DEGRADED, NONE, 1, 0, ALERT),
+    ROW("stop failed, later stop works: passive",
+        IN(STOPPING, HANDOVER_FINAL_STOP, 1, .stop_failed = 1), F(MBB, PEER(ACTIVE, H, 2)),
+        SERVICES_STOPPED, PASSIVE, NONE, 1, 1, RELEASED),
+
     /* The passive node asked to take over */
     ROW("peer hands over: start", IN(PASSIVE, NONE, 1, .handed_over = 1),
         F(PEER(STOPPING, H | B, 4)), PEER_TAKE, STARTING, START_FOR_PEER, 5, 0, START),
@@ -229,8 +251,8 @@ static const Row rows[] = {
         IN(ACTIVE, AWAIT_RELEASED, 3, .operator_op = 1), F(MBB, PEER(PASSIVE, H | M | HO, 2)),
         PEER_STATE, ACTIVE, NONE, 3, 0, OK),
     ROW("takeover mbb: old node gave up and serves: stop waiting, election keeps us",
-        IN(ACTIVE, AWAIT_RELEASED, 3, .operator_op = 1), F(MBB, PEER(ACTIVE, H | M, 2)),
-        PEER_STATE, ACTIVE, NONE, 3, 0, ERR | ALERT),
+        IN(ACTIVE, AWAIT_RELEASED, 3, .operator_op = 1), F(MBB, PEER(ACTIVE, H | M, 2)), PEER_STATE,
+        ACTIVE, NONE, 3, 0, ERR | ALERT),
 
     /* Two active nodes (after a partition heals) */
     ROW("both active, peer has higher epoch: yield", IN(ACTIVE, NONE, 3), F(PEER(ACTIVE, H, 5)),
@@ -375,7 +397,10 @@ static void test_two_machines_handover(void **state)
 /* Why a node handed over decides whether it may be handed the services back automatically. */
 static void test_failed_over_flag(void **state)
 {
-        RoleFacts f = {.peer_connected = true, .peer_state = ROLE_ACTIVE, .peer_flags = H, .checks_failing = true};
+        RoleFacts f = {.peer_connected = true,
+                       .peer_state = ROLE_ACTIVE,
+                       .peer_flags = H,
+                       .checks_failing = true};
         RoleMachine m = {.state = ROLE_ACTIVE, .epoch = 1};
         RoleOutput o;
 

@@ -351,7 +351,7 @@ static ConfigService command_service(const char *name, const char *log, const ch
             .name = (char *)name,
             .start = strdup_printf("echo start-%s >> %s; %s", name, log, start_extra ?: "true"),
             .stop = strdup_printf("echo stop-%s >> %s", name, log),
-            .status = (char *)"true",
+            /* No status command: counted as running by a probe, and its stop is trusted. */
             .timeout = 5 * USEC_PER_SEC,
         };
 }
@@ -445,12 +445,13 @@ static void test_set_failed_start_rolls_back(void **state)
         assert_state_within("vc-web.service", "inactive", 0);
         assert_state_within("vc-broken.service", "inactive", 0);
         run_set(s, service_set_probe, &res);
-        assert_int_equal(res.result, -EIO); /* a's status command still says running */
+        assert_int_equal(res.result, -EIO); /* a has no status command: counted as running */
         assert_string_equal(res.text, "not running: vc-web.service, broken");
         result_clear(&res);
 }
 
-/* A stop that hangs past the service's timeout fails, and the unit is killed. */
+/* A stop that hangs past the service's timeout is followed by a kill of the unit, and counts as
+ * a stop once the unit is verified inactive. */
 static void test_set_stop_timeout(void **state)
 {
         SKIP_WITHOUT_SYSTEMD();
@@ -472,10 +473,10 @@ static void test_set_stop_timeout(void **state)
         start = now_usec(CLOCK_MONOTONIC);
         run_set(s, service_set_stop, &res);
         assert_true(now_usec(CLOCK_MONOTONIC) - start < 3 * USEC_PER_SEC);
-        assert_int_equal(res.result, -EIO);
-        assert_string_equal(res.text,
-                            "vc-slowstop.service: stop job timed out after 0.5 s, unit killed");
-        assert_int_equal(service_set_state(s, 0), SERVICE_FAILED);
+        /* The kill after the timeout worked, and the unit is seen inactive: a verified stop. */
+        assert_int_equal(res.result, 0);
+        assert_int_equal(service_set_state(s, 0), SERVICE_STOPPED);
+        assert_state_within("vc-slowstop.service", "inactive|failed", 0);
         /* Killed: down well before the unit's own 60 s stop timeout. */
         assert_state_within("vc-slowstop.service", "inactive|failed", 5 * USEC_PER_SEC);
         assert_false(port_answers(port));
@@ -541,6 +542,69 @@ static void test_command_in_scope(void **state)
         assert_int_equal(waitpid(pid, NULL, 0), pid);
         assert_int_equal(unlink(pidfile), 0);
         assert_state_within(scope, "inactive", 5 * USEC_PER_SEC);
+        result_clear(&res);
+}
+
+/* A command service's stop that fails, or hangs, is followed by a kill of its scopes, found by
+ * name: here by a second service set, as after an agent restart, which never started it. Only
+ * then, with the status command saying stopped and no scope left, is the stop a success. */
+static void test_command_failed_stop_kills_scope(void **state)
+{
+        SKIP_WITHOUT_SYSTEMD();
+        _cleanup_free_ char *pidfile = tmp_path("fenced.pid");
+        _cleanup_free_ char *start = NULL, *status = NULL;
+        ConfigService services[1];
+        Config cfg = {.services = services, .n_services = 1, .systemd_bus = SYSTEMD_BUS_USER};
+        const char *const stops[] = {"exit 1", "sleep 30"};
+        Result res = {};
+        int port = free_port();
+
+        start = strdup_printf("busybox httpd -f -p 127.0.0.1:%d -h %s >/dev/null 2>&1 & echo $! "
+                              "> %s",
+                              port, tmpdir, pidfile);
+        /* A killed server may stay a zombie until its parent reaps it: that is stopped. */
+        status = strdup_printf("st=$(sed 's/.*) \\(.\\).*/\\1/' /proc/$(cat %s)/stat "
+                               "2>/dev/null); [ -n \"$st\" ] && [ \"$st\" != Z ]",
+                               pidfile);
+        assert_int_equal(setenv("INVOCATION_ID", "0123456789abcdef0123456789abcdef", 1), 0);
+        for (size_t i = 0; i < ELEMENTSOF(stops); i++) {
+                _cleanup_(service_set_freep) ServiceSet *starter = NULL, *stopper = NULL;
+                _cleanup_free_ char *pid_text = NULL;
+                pid_t pid;
+
+                services[0] = (ConfigService){.name = (char *)"fenced",
+                                              .start = start,
+                                              .stop = (char *)stops[i],
+                                              .status = status,
+                                              .timeout = 500 * USEC_PER_MSEC};
+                assert_int_equal(service_set_new(event, &cfg, &starter), 0);
+                run_set(starter, service_set_start, &res);
+                assert_int_equal(res.result, 0);
+                assert_true(port_answers_within(port, 2 * USEC_PER_SEC));
+                pid_text = read_text(pidfile);
+                pid = (pid_t)atoi(pid_text);
+
+                assert_int_equal(service_set_new(event, &cfg, &stopper), 0);
+                run_set(stopper, service_set_stop, &res);
+                assert_int_equal(res.result, 0);
+                assert_int_equal(service_set_state(stopper, 0), SERVICE_STOPPED);
+                assert_false(port_answers(port));
+                (void)waitpid(pid, NULL, WNOHANG);
+        }
+        /* A stop that fails and a status that keeps saying "running": a failed stop. */
+        services[0].stop = (char *)"exit 1";
+        services[0].status = (char *)"true";
+        services[0].timeout = 300 * USEC_PER_MSEC;
+        {
+                _cleanup_(service_set_freep) ServiceSet *set = NULL;
+                assert_int_equal(service_set_new(event, &cfg, &set), 0);
+                run_set(set, service_set_stop, &res);
+                assert_int_equal(res.result, -EIO);
+                assert_string_equal(res.text, "fenced: stop failed: exit status 1; not stopped "
+                                              "even by SIGKILL: its status command says it runs");
+                assert_int_equal(service_set_state(set, 0), SERVICE_FAILED);
+        }
+        assert_int_equal(unsetenv("INVOCATION_ID"), 0);
         result_clear(&res);
 }
 
@@ -636,6 +700,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_set_failed_start_rolls_back, setup, teardown),
             cmocka_unit_test_setup_teardown(test_set_stop_timeout, setup, teardown),
             cmocka_unit_test_setup_teardown(test_command_in_scope, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_command_failed_stop_kills_scope, setup, teardown),
             cmocka_unit_test_setup_teardown(test_command_without_bus_runs_anyway, setup, teardown),
             cmocka_unit_test_setup_teardown(test_scope_refused, setup, teardown),
         };
