@@ -156,7 +156,20 @@ static void parse_node_and_peer(ConfigParser *p, Config *c)
 
         if (conf_read_group(p, p->root, "auth", true, &auth) > 0) {
                 conf_check_known(p, auth, (const char *const[]){"key_file", NULL});
-                (void)conf_read_string(p, auth, "key_file", true, &c->key_file);
+                if (conf_read_string(p, auth, "key_file", true, &c->key_file) > 0 &&
+                    c->key_file[0] != '/') {
+                        /* Like @include and plugin paths: relative to the configuration file,
+                         * not to the working directory (systemd starts the agent in /). */
+                        char *abs = strdup_printf(
+                            "%s/%s", streq(p->absolute_dir, "/") ? "" : p->absolute_dir,
+                            c->key_file);
+                        if (!abs)
+                                p->oom = true;
+                        else {
+                                free(c->key_file);
+                                c->key_file = abs;
+                        }
+                }
         }
 }
 

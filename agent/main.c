@@ -10,6 +10,10 @@
 #include "manager.h"
 #include "vacataire-plugin.h"
 
+/* sysexits' EX_CONFIG: the unit's RestartPreventExitStatus, so systemd does not restart an agent
+ * whose configuration or key is wrong in a loop. */
+#define EXIT_CONFIG 78
+
 static void help(void)
 {
         printf("Usage: vacataire [OPTIONS]\n"
@@ -142,7 +146,7 @@ int main(int argc, char *argv[])
         }
 
         if (load_config(path, &config) < 0)
-                return 1;
+                return EXIT_CONFIG;
         r = manager_new(config, &m);
         if (r < 0) {
                 config_free(config);
@@ -150,6 +154,8 @@ int main(int argc, char *argv[])
                 return 1;
         }
         r = manager_start(m);
+        if (r == -ENOKEY)
+                return EXIT_CONFIG;
         if (r < 0)
                 return 1;
         r = manager_run(m);

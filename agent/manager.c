@@ -605,8 +605,10 @@ int manager_start(Manager *m)
         int r;
 
         r = key_load(m->config->key_file, &m->key, &error);
-        if (r < 0)
-                return log_error_errno(r, "%s", error ? error : "cannot load the key");
+        if (r < 0) {
+                log_error_errno(r, "%s", error ? error : "cannot load the key");
+                return -ENOKEY; /* a configuration error: main exits EXIT_CONFIG */
+        }
 
         r = check_find_checker(&m->checker_path);
         if (r < 0 && m->config->n_checks > 0)

@@ -604,6 +604,28 @@ static void test_string_tables(void **state)
         assert_int_equal((int)systemd_bus_from_string(NULL), -EINVAL);
 }
 
+/* A relative key_file is found beside the configuration, whatever the working directory (systemd
+ * starts the agent in /), like @include and plugin paths. */
+static void test_relative_key_file(void **state)
+{
+        char expected[256];
+        const char *path = write_fixture(
+            "rel.conf",
+            "node = { name = \"a\"; role = \"master\"; listen = \"127.0.0.1:7411\"; };\n"
+            "peer = { name = \"b\"; address = \"127.0.0.1:7412\"; };\n"
+            "auth = { key_file = \"keys/peer.key\"; };\n");
+        char saved[PATH_MAX];
+        Config *c;
+
+        assert_non_null(getcwd(saved, sizeof(saved)));
+        assert_int_equal(chdir("/"), 0);
+        c = load_ok(path);
+        snprintf(expected, sizeof(expected), "%s/keys/peer.key", dir);
+        assert_string_equal(c->key_file, expected);
+        config_free(c);
+        assert_int_equal(chdir(saved), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -615,7 +637,7 @@ int main(void)
             cmocka_unit_test(test_conflicts),        cmocka_unit_test(test_syntax_error),
             cmocka_unit_test(test_many_errors),      cmocka_unit_test(test_include),
             cmocka_unit_test(test_include_errors),   cmocka_unit_test(test_unreadable),
-            cmocka_unit_test(test_string_tables),
+            cmocka_unit_test(test_string_tables),    cmocka_unit_test(test_relative_key_file),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

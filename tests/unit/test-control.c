@@ -322,7 +322,8 @@ static void read_all(int fd, int out)
                 ssize_t k = read(fd, buf, sizeof(buf));
                 if (k <= 0)
                         return;
-                (void)write(out, buf, (size_t)k);
+                if (write(out, buf, (size_t)k) != k)
+                        return;
         }
 }
 
