@@ -28,10 +28,12 @@
 
 struct Check {
         sd_event *event;
+        Config *config; /* a reference: cfg points into it */
         const ConfigCheck *cfg;
         char *checker_path;
         CheckVerdictHandler handler;
         CheckConfiguredHandler configured_handler;
+        void *configured_userdata;
         bool configured_reported;
         void *userdata;
         void *configure_message;
@@ -222,7 +224,7 @@ static void check_report_configured(Check *c, int error)
         c->configured_reported = true;
         if (error < 0)
                 msg = strdup_printf("check %s: %s", c->cfg->name, c->down_message);
-        c->configured_handler(c, error, msg, c->userdata);
+        c->configured_handler(c, error, msg, c->configured_userdata);
 }
 
 /* Handles one packet from the checker. Returns 1 if one was handled, 0 if none is waiting, or
@@ -389,7 +391,12 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
         check_close_checker(c);
         if (!c->configured_reported) {
                 /* Died before it could say whether the plugin loads: that is the answer. */
-                snprintf(c->down_message, sizeof(c->down_message), "%s", why);
+                char message[sizeof(c->down_message)];
+                if (c->checker_failed) /* it said why itself */
+                        snprintf(message, sizeof(message), "%s", why);
+                else if (snprintf(message, sizeof(message), "%s: %s", c->cfg->plugin_path, why) < 0)
+                        message[0] = 0;
+                memcpy(c->down_message, message, sizeof(message));
                 check_report_configured(c, -EIO);
         }
 
@@ -442,7 +449,7 @@ static int check_spawn_checker(Check *c)
         return 0;
 }
 
-int check_new(sd_event *e, const ConfigCheck *cfg, const char *checker_path,
+int check_new(sd_event *e, Config *config, const ConfigCheck *cfg, const char *checker_path,
               CheckVerdictHandler handler, void *userdata, Check **ret)
 {
         _cleanup_(check_freep) Check *c = NULL;
@@ -456,6 +463,7 @@ int check_new(sd_event *e, const ConfigCheck *cfg, const char *checker_path,
         if (!c)
                 return -ENOMEM;
         c->event = sd_event_ref(e);
+        c->config = config_ref(config);
         c->cfg = cfg;
         c->handler = handler;
         c->userdata = userdata;
@@ -503,6 +511,7 @@ Check *check_free(Check *c)
         sd_event_source_disable_unref(c->respawn_source);
         check_close_checker(c);
         sd_event_unref(c->event);
+        config_unref(c->config);
         free(c->configure_message);
         free(c->checker_path);
         free(c);
@@ -571,14 +580,18 @@ usec_t check_get_last_run(const Check *c)
         return c->last_run;
 }
 
-void check_set_config(Check *c, const ConfigCheck *cfg)
+void check_set_config(Check *c, Config *config, const ConfigCheck *cfg)
 {
+        config_ref(config);
+        config_unref(c->config);
+        c->config = config;
         c->cfg = cfg;
 }
 
-void check_set_configured_handler(Check *c, CheckConfiguredHandler handler)
+void check_set_configured_handler(Check *c, CheckConfiguredHandler handler, void *userdata)
 {
         c->configured_handler = handler;
+        c->configured_userdata = userdata;
 }
 
 bool check_get_configured(const Check *c)

@@ -36,9 +36,10 @@ typedef struct Check Check;
 typedef void (*CheckVerdictHandler)(Check *c, CheckStatus old_status, CheckStatus new_status,
                                     void *userdata);
 
-/* Creates a check and starts its checker process; the check begins disabled. checker_path is
- * the vacataire-checker helper. */
-int check_new(sd_event *e, const ConfigCheck *cfg, const char *checker_path,
+/* Creates a check and starts its checker process; the check begins disabled. cfg points into
+ * config, of which the check keeps a reference (config may be NULL if the caller keeps cfg alive
+ * itself). checker_path is the vacataire-checker helper. */
+int check_new(sd_event *e, Config *config, const ConfigCheck *cfg, const char *checker_path,
               CheckVerdictHandler handler, void *userdata, Check **ret);
 Check *check_free(Check *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Check *, check_free);
@@ -47,7 +48,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Check *, check_free);
  * or failed to (error < 0, message says why, naming the check). Lets the manager start only
  * once every plugin is known to be usable, without loading each one twice. */
 typedef void (*CheckConfiguredHandler)(Check *c, int error, const char *message, void *userdata);
-void check_set_configured_handler(Check *c, CheckConfiguredHandler handler);
+void check_set_configured_handler(Check *c, CheckConfiguredHandler handler, void *userdata);
 bool check_get_configured(const Check *c);
 
 /* Enabling starts the schedule from PENDING with counters at zero; disabling stops it (a run in
@@ -55,8 +56,9 @@ bool check_get_configured(const Check *c);
 int check_set_enabled(Check *c, bool enabled);
 
 const ConfigCheck *check_get_config(const Check *c);
-/* After a reload that left this check's definition unchanged: the same values, new storage. */
-void check_set_config(Check *c, const ConfigCheck *cfg);
+/* After a reload that left this check's definition unchanged: the same values, new storage (the
+ * check moves its reference from the old configuration to config). */
+void check_set_config(Check *c, Config *config, const ConfigCheck *cfg);
 CheckStatus check_get_status(const Check *c);
 unsigned check_get_consecutive_failures(const Check *c);
 /* enum vacataire_result of the last run, or -1 before the first one. */
@@ -65,11 +67,6 @@ const char *check_get_last_message(const Check *c);
 /* The performance data of the last run ("time=0.1s;1;2 size=10B"), or "" if it gave none. */
 const char *check_get_last_perfdata(const Check *c);
 usec_t check_get_last_run(const Check *c); /* CLOCK_MONOTONIC, 0 if never */
-
-/* Spawns the checker helper to load the plugin and validate params, synchronously (bounded to a
- * few seconds). Returns 0, or -errno with *ret_error set to a one-line message naming the check,
- * the plugin file and what is wrong. Used by `vacataire -t`, at start-up and on reload. */
-int check_validate(const ConfigCheck *cfg, const char *checker_path, char **ret_error);
 
 /* Where the vacataire-checker helper is: beside our own executable (build tree), else the
  * installed libexec path. */

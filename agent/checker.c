@@ -3,16 +3,12 @@
 
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "check.h"
 #include "vacataire-plugin.h"
-
-#define VALIDATE_TIMEOUT (5 * USEC_PER_SEC)
 
 /* Between fork() and exec() only async-signal-safe calls: the daemon may be anywhere in malloc. */
 static _Noreturn void checker_exec(const char *path, char *const argv[], int fd, pid_t parent)
@@ -162,134 +158,6 @@ void checker_describe_exit(int code, int status, char *buf, size_t size)
 void checker_format_seconds(usec_t t, char *buf, size_t size)
 {
         snprintf(buf, size, "%g", (double)t / (double)USEC_PER_SEC);
-}
-
-/* One packet of a checker being validated: 1 with *ret set when it answered, 0 if nothing is
- * waiting, -ECONNRESET at EOF. */
-static int validate_receive(int fd, const char *checker_path, int *ret, char *why, size_t size)
-{
-        uint8_t buf[sizeof(struct checker_configured) + CHECKER_ERROR_MAX + 1];
-        struct checker_configured h;
-        ssize_t n;
-
-        for (;;) {
-                n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT | MSG_TRUNC);
-                if (n >= 0)
-                        break;
-                /* ECONNRESET comes once, ahead of what the checker sent before it died with
-                 * our request unread. */
-                if (errno == EINTR || errno == ECONNRESET)
-                        continue;
-                return errno == EAGAIN ? 0 : -errno;
-        }
-        if (n == 0)
-                return -ECONNRESET;
-        if ((size_t)n > sizeof(buf) - 1 || (size_t)n < sizeof(h)) {
-                snprintf(why, size, "%s: protocol error", checker_path);
-                *ret = -EPROTO;
-                return 1;
-        }
-        buf[n] = 0;
-        memcpy(&h, buf, sizeof(h));
-        if (h.type == CHECKER_MSG_EXEC_FAILED) {
-                snprintf(why, size, "cannot execute %s: %s", checker_path, strerror(-h.error));
-                *ret = h.error < 0 ? h.error : -ENOEXEC;
-        } else if (h.type == CHECKER_MSG_CONFIGURED) {
-                snprintf(why, size, "%.*s", (int)size - 1, (const char *)buf + sizeof(h));
-                *ret = h.error;
-        } else {
-                snprintf(why, size, "%s: protocol error", checker_path);
-                *ret = -EPROTO;
-        }
-        return 1;
-}
-
-static int validate_wait(int fd, int pidfd, pid_t pid, const ConfigCheck *cfg,
-                         const char *checker_path, char *why, size_t size)
-{
-        usec_t deadline = now_usec(CLOCK_MONOTONIC) + VALIDATE_TIMEOUT;
-        struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
-        int r, answer;
-
-        for (;;) {
-                usec_t now = now_usec(CLOCK_MONOTONIC);
-                siginfo_t si = {0};
-
-                if (now >= deadline) {
-                        snprintf(why, size, "%s: plugin did not load and configure within %u s",
-                                 cfg->plugin_path, (unsigned)(VALIDATE_TIMEOUT / USEC_PER_SEC));
-                        return -ETIMEDOUT;
-                }
-                if (poll(p, 2, (int)((deadline - now + 999) / 1000)) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        snprintf(why, size, "cannot wait for the checker: %s", strerror(errno));
-                        return r;
-                }
-                if (p[0].revents) {
-                        r = validate_receive(fd, checker_path, &answer, why, size);
-                        if (r > 0)
-                                return answer;
-                        if (r < 0)
-                                p[0].fd = -1; /* at EOF: only the exit can tell more */
-                }
-                if (!p[1].revents)
-                        continue;
-
-                /* Exited: a last answer may be in the socket, sent before it went. */
-                if (p[0].fd >= 0 && validate_receive(fd, checker_path, &answer, why, size) > 0)
-                        return answer;
-                /* WNOWAIT: the pid stays ours until the caller reaps it. */
-                if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0) {
-                        r = -errno;
-                        snprintf(why, size, "cannot wait for the checker: %s", strerror(errno));
-                        return r;
-                }
-                char exit_message[128];
-                checker_describe_exit(si.si_code, si.si_status, exit_message, sizeof(exit_message));
-                snprintf(why, size, "%s: %s", cfg->plugin_path, exit_message);
-                return -EIO;
-        }
-}
-
-int check_validate(const ConfigCheck *cfg, const char *checker_path, char **ret_error)
-{
-        _cleanup_free_ void *request = NULL;
-        _cleanup_close_ int fd = -1, pidfd = -1;
-        char why[CHECKER_ERROR_MAX];
-        size_t size;
-        pid_t pid;
-        int r;
-
-        *ret_error = NULL;
-        r = checker_configure_message(cfg, &request, &size);
-        if (r < 0) {
-                snprintf(why, sizeof(why), "%s", r == -E2BIG ? "params too large" : strerror(-r));
-                goto fail;
-        }
-        r = checker_spawn(checker_path, cfg->name, &pid, &fd);
-        if (r < 0) {
-                snprintf(why, sizeof(why), "cannot start %s: %s", checker_path, strerror(-r));
-                goto fail;
-        }
-        pidfd = pidfd_open(pid, 0);
-        if (pidfd < 0) {
-                r = -errno;
-                snprintf(why, sizeof(why), "cannot watch the checker: %s", strerror(errno));
-        } else {
-                /* If it is already gone, the EXEC_FAILED packet or its exit says why. */
-                (void)send(fd, request, size, MSG_DONTWAIT | MSG_NOSIGNAL);
-                r = validate_wait(fd, pidfd, pid, cfg, checker_path, why, sizeof(why));
-        }
-        /* Answered or not, this checker is done: nothing of it may linger. */
-        (void)kill(pid, SIGKILL);
-        (void)waitpid(pid, NULL, 0);
-        if (r >= 0)
-                return 0;
-fail:
-        *ret_error = strdup_printf("check %s: %s", cfg->name, why);
-        return r;
 }
 
 int check_find_checker(char **ret)

@@ -70,9 +70,16 @@ static void service_done(ConfigService *service)
         free(service->status);
 }
 
-Config *config_free(Config *c)
+Config *config_ref(Config *c)
 {
-        if (!c)
+        if (c && c->n_ref > 0)
+                c->n_ref++;
+        return c;
+}
+
+Config *config_unref(Config *c)
+{
+        if (!c || c->n_ref == 0 || --c->n_ref > 0)
                 return NULL;
         free(c->path);
         free(c->node_name);
@@ -108,10 +115,11 @@ const ConfigCheck *config_find_check(const Config *c, const char *name)
 
 static int config_new(const char *path, const char *plugin_dir_default, Config **ret)
 {
-        _cleanup_(config_freep) Config *c = calloc(1, sizeof(Config));
+        _cleanup_(config_unrefp) Config *c = calloc(1, sizeof(Config));
 
         if (!c)
                 return -ENOMEM;
+        c->n_ref = 1;
         c->path = strdup(path);
         c->plugin_dir = strdup(plugin_dir_default);
         c->state_dir = strdup("/var/lib/vacataire");
@@ -353,7 +361,7 @@ static int read_libconfig(ConfigParser *p, config_t *lc)
 int config_load(const char *path, const char *plugin_dir_default, Config **ret,
                 ConfigErrors *errors)
 {
-        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_(config_unrefp) Config *c = NULL;
         ConfigParser p;
         config_t lc;
         int r;

@@ -60,7 +60,11 @@ typedef struct ConfigService {
         int line;
 } ConfigService;
 
+/* Reference-counted: every module that keeps the configuration (or a pointer into it) holds a
+ * reference, so a reload swaps in a new one without re-pointing anybody; the old one goes when
+ * its last user lets go. */
 typedef struct Config {
+        unsigned n_ref; /* 0: owned by its caller (a test fixture), ref/unref leave it alone */
         char *path;
 
         char *node_name;
@@ -108,12 +112,15 @@ typedef struct ConfigErrors {
 
 void config_errors_done(ConfigErrors *e);
 
-/* Parses and validates path. On failure returns -EINVAL (or -errno for I/O) and fills errors with
- * every problem found, not only the first. plugin_dir_default is used when plugin_dir is unset. */
+/* Parses and validates path; *ret holds one reference. On failure returns -EINVAL (or -errno for
+ * I/O) and fills errors with every problem found, not only the first. plugin_dir_default is used
+ * when plugin_dir is unset. */
 int config_load(const char *path, const char *plugin_dir_default, Config **ret,
                 ConfigErrors *errors);
-Config *config_free(Config *c);
-DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
+Config *config_ref(Config *c);
+/* Drops one reference and frees the configuration with the last one. Returns NULL; accepts NULL. */
+Config *config_unref(Config *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_unref);
 
 const ConfigCheck *config_find_check(const Config *c, const char *name);
 /* Whether two checks have the same params, lists compared element by element. */

@@ -28,7 +28,7 @@ typedef struct Command {
 
 /* quiesce and takeover answer only once the handover has finished. */
 static const Command commands[] = {
-    {"status", true, 5},     {"checks", true, 5},      {"reload", false, 5},
+    {"status", true, 5},     {"checks", true, 5},      {"reload", false, 30},
     {"quiesce", false, 300}, {"takeover", false, 300},
 };
 
@@ -60,8 +60,8 @@ static void help(void)
               "  -c, --config FILE     read control_socket from FILE "
               "(default " VACATAIRE_DEFAULT_CONFIG ")\n"
               "  -s, --socket PATH     control socket (default " DEFAULT_CONTROL_SOCKET ")\n"
-              "      --timeout SECONDS how long to wait for the answer (default 5, 300 for\n"
-              "                        quiesce and takeover)\n"
+              "      --timeout SECONDS how long to wait for the answer (default 5, 30 for\n"
+              "                        reload, 300 for quiesce and takeover)\n"
               "  -h, --help            this help\n"
               "      --version         the version\n\n"
               "Exit status: 0 done, 1 the agent refused, 2 no answer, 64 usage error,\n"

@@ -46,20 +46,15 @@ struct HealthServer {
         usec_t stopping_since; /* when a client first saw "stopping"; 0: not stopping */
 };
 
-bool health_state_is_serving(const char *state)
-{
-        return streq_ptr(state, "active") || streq_ptr(state, "degraded");
-}
-
-const char *health_agent_reply(const char *state)
+const char *health_agent_reply(RoleState state)
 {
         /* "ready" undoes a drain we asked for in an earlier handover: haproxy keeps an
          * agent-set admin state until the agent itself reverts it. "drain" (weight 0, the server
          * stays up) sends no new requests but lets those in flight finish; "down" would report a
          * failed server, and with "on-marked-down shutdown-sessions" cut them. */
-        if (health_state_is_serving(state))
+        if (role_state_is_serving(state))
                 return "up ready\n";
-        if (streq_ptr(state, "stopping"))
+        if (state == ROLE_STOPPING)
                 return "drain\n";
         return "down\n";
 }
@@ -128,21 +123,19 @@ static void connection_reply(HealthConnection *c, char *text)
         connection_continue(c);
 }
 
-static const char *state_now(HealthServer *s)
+static RoleState state_now(HealthServer *s)
 {
-        const char *state = s->state_fn(s->userdata);
-
-        return state ? state : "unknown";
+        return s->state_fn(s->userdata);
 }
 
 /* The state as the balancer should act on it: see "make-before-break" in health.h. */
-static bool serving_now(HealthServer *s, const char *state)
+static bool serving_now(HealthServer *s, RoleState state)
 {
         usec_t now;
 
-        if (!streq(state, "stopping")) {
+        if (state != ROLE_STOPPING) {
                 s->stopping_since = 0;
-                return health_state_is_serving(state);
+                return role_state_is_serving(state);
         }
         now = now_usec(CLOCK_MONOTONIC);
         if (s->stopping_since == 0)
@@ -152,9 +145,9 @@ static bool serving_now(HealthServer *s, const char *state)
 
 static const char *agent_reply_now(HealthServer *s)
 {
-        const char *state = state_now(s);
+        RoleState state = state_now(s);
 
-        return serving_now(s, state) ? health_agent_reply("active") : health_agent_reply(state);
+        return health_agent_reply(serving_now(s, state) ? ROLE_ACTIVE : state);
 }
 
 static char *http_response(unsigned code, const char *reason, const char *extra_headers,
@@ -204,9 +197,9 @@ static char *http_answer(HealthServer *s, char *head)
         if (!streq(target, "/"))
                 return http_response(404, "Not Found", NULL, "not found\n", with_body);
 
-        const char *state = state_now(s);
+        RoleState state = state_now(s);
         serving = serving_now(s, state);
-        body = strdup_printf("%s\n", state);
+        body = strdup_printf("%s\n", role_state_to_string(state) ?: "unknown");
         if (!body)
                 return NULL;
         return serving ? http_response(200, "OK", NULL, body, with_body)

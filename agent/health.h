@@ -4,6 +4,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "role.h"
 
 /*
  * What the load balancer asks the agent directly (config group "health"), both optional:
@@ -23,12 +24,11 @@
 
 typedef struct HealthServer HealthServer;
 
-/* Returns the role state name (role_state_to_string()), asked at every connection. */
-typedef const char *(*HealthStateFn)(void *userdata);
+/* Returns the role state, asked at every connection. */
+typedef RoleState (*HealthStateFn)(void *userdata);
 
-/* The line an agent-check connection receives, for a state name. */
-const char *health_agent_reply(const char *state);
-bool health_state_is_serving(const char *state);
+/* The line an agent-check connection receives in a state (an unknown one: "down"). */
+const char *health_agent_reply(RoleState state);
 
 /* Opens the listeners the configuration asks for; with neither, *ret is a server with none. */
 int health_server_new(sd_event *e, const Config *c, HealthStateFn fn, void *userdata,

@@ -39,22 +39,48 @@ static int load_config(const char *path, Config **ret)
         return r;
 }
 
-/* -t: everything the daemon would refuse at start, reported at once, nothing started. */
+typedef struct TestRun {
+        const char *path;
+        Config *config;
+        bool ok;
+} TestRun;
+
+static void on_test_checks_loaded(CheckLoader *l, int error, void *userdata)
+{
+        TestRun *t = userdata;
+
+        for (size_t i = 0; i < t->config->n_checks; i++) {
+                if (!check_loader_error(l, i))
+                        continue;
+                fprintf(stderr, "%s:%d: checks[%zu]: %s\n", t->path, t->config->checks[i].line, i,
+                        check_loader_error(l, i));
+                t->ok = false;
+        }
+        if (error < 0)
+                t->ok = false;
+        (void)sd_event_exit(check_loader_event(l), 0);
+}
+
+/* -t: everything the daemon would refuse at start, reported at once, nothing started. The checks
+ * load exactly as at start-up and on reload, on a private event loop. */
 static int test_config(const char *path)
 {
-        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_(config_unrefp) Config *c = NULL;
         _cleanup_free_ char *checker = NULL, *key_error = NULL;
+        _cleanup_(check_loader_freep) CheckLoader *loader = NULL;
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        TestRun t = {.path = path, .ok = true};
         Key *key = NULL;
-        bool ok = true;
         int r;
 
         if (load_config(path, &c) < 0)
                 return 1;
+        t.config = c;
         r = key_load(c->key_file, &key, &key_error);
         if (r < 0) {
                 fprintf(stderr, "%s: auth.key_file: %s\n", path,
                         key_error ? key_error : strerror(-r));
-                ok = false;
+                t.ok = false;
         }
         key_free(key);
         if (c->n_checks > 0) {
@@ -64,16 +90,18 @@ static int test_config(const char *path)
                                 strerror(-r));
                         return 1;
                 }
-        }
-        for (size_t i = 0; i < c->n_checks; i++) {
-                _cleanup_free_ char *msg = NULL;
-                if (check_validate(&c->checks[i], checker, &msg) < 0) {
-                        fprintf(stderr, "%s:%d: checks[%zu]: %s\n", path, c->checks[i].line, i,
-                                msg ? msg : "invalid");
-                        ok = false;
+                r = sd_event_new(&e);
+                if (r >= 0)
+                        r = check_loader_new(e, c, NULL, checker, MANAGER_RELOAD_TIMEOUT, NULL,
+                                             NULL, on_test_checks_loaded, &t, &loader);
+                if (r >= 0)
+                        r = sd_event_loop(e);
+                if (r < 0) {
+                        fprintf(stderr, "cannot start the checks: %s\n", strerror(-r));
+                        return 1;
                 }
         }
-        if (!ok)
+        if (!t.ok)
                 return 1;
         printf("%s: configuration OK (%zu checks, %zu services)\n", path, c->n_checks,
                c->n_services);
@@ -124,18 +152,20 @@ int main(int argc, char *argv[])
         }
 
         log_setup("vacataire");
-        if (test)
-                return test_config(path);
 
         /* Signals and child exits arrive through the event loop (signalfd, pidfd), so they must
-         * be blocked before any thread or child exists. */
+         * be blocked before any thread or child exists; -t watches its checkers the same way. */
         sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
+        if (!test) {
+                sigaddset(&mask, SIGTERM);
+                sigaddset(&mask, SIGINT);
+                sigaddset(&mask, SIGHUP);
+        }
         sigaddset(&mask, SIGCHLD);
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
+        if (test)
+                return test_config(path);
 
         /* Each check holds a socket to its checker process: a thousand checks pass the default
          * soft limit of 1024 descriptors. */
@@ -148,8 +178,8 @@ int main(int argc, char *argv[])
         if (load_config(path, &config) < 0)
                 return EXIT_CONFIG;
         r = manager_new(config, &m);
+        config = config_unref(config); /* the manager holds its own reference */
         if (r < 0) {
-                config_free(config);
                 log_error_errno(r, "Failed to create the manager: %m");
                 return 1;
         }

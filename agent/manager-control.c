@@ -198,13 +198,11 @@ void manager_handle_control(ControlServer *s, ControlRequest *req, const char *c
         else if (streq(command, "takeover"))
                 handle_operator(m, req, ROLE_EVENT_TAKEOVER);
         else if (streq(command, "reload")) {
-                _cleanup_free_ char *why = NULL;
-                r = m->started ? manager_reload(m, &why) : -EBUSY;
-                if (r == -EBUSY)
-                        why = strdup("the agent is still starting");
-                control_request_reply(req, r >= 0,
-                                      r >= 0 ? "configuration reloaded\n"
-                                             : (why ? why : "reload failed"));
+                /* Answered once the new checks have loaded, or the reload is refused. */
+                if (m->started)
+                        manager_reload(m, req);
+                else
+                        control_request_reply(req, false, "the agent is still starting");
         } else
                 control_request_reply(req, false, "unknown command");
 }

@@ -69,71 +69,62 @@ static Check *take_matching_check(Manager *m, const ConfigCheck *cfg)
         return NULL;
 }
 
-static int reload_refuse(char **ret_message, const char *fmt, const char *arg)
+/* Ends the reload in flight: the request learns the outcome, systemd that we are done. */
+static void reload_end(Manager *m, bool ok, const char *message)
+{
+        m->reload_loader = check_loader_free(m->reload_loader);
+        m->reload_config = config_unref(m->reload_config);
+        if (m->reload_request) {
+                control_request_reply(m->reload_request, ok, message);
+                m->reload_request = NULL;
+        }
+        sd_notify(false, "READY=1");
+}
+
+static void reload_refuse(Manager *m, const char *fmt, const char *arg)
 {
         _cleanup_free_ char *msg = strdup_printf(fmt, arg);
 
         log_error("Reload refused, the running configuration stays: %s", msg ? msg : fmt);
-        if (ret_message)
-                *ret_message = TAKE_PTR(msg);
-        return -EINVAL;
+        reload_end(m, false, msg ? msg : "reload refused");
 }
 
-static int manager_reload_apply(Manager *m, Config *n, char **ret_message)
+void manager_reload_cancel(Manager *m, const char *why)
+{
+        if (m->reload_config)
+                reload_end(m, false, why);
+}
+
+/* Every new or changed check has loaded: swap them in with the rest of the configuration. */
+static void reload_apply(Manager *m)
 {
         _cleanup_free_ Check **checks = NULL;
         _cleanup_(service_set_freep) ServiceSet *services = NULL;
+        Config *n = m->reload_config;
         bool services_changed = !services_equal(m->config, n);
         size_t kept = 0;
-        const char *key;
         int r;
 
-        key = immutable_change(m->config, n);
-        if (key)
-                return reload_refuse(ret_message, "%s changed: restart the agent to apply it", key);
+        /* The role may have started or stopped the services while the checks were loading. */
         if (services_changed && service_set_busy(m->services))
-                return reload_refuse(ret_message, "%s",
+                return reload_refuse(m, "%s",
                                      "services are being started or stopped: reload when done");
-
-        for (size_t i = 0; i < n->n_checks; i++) {
-                _cleanup_free_ char *msg = NULL;
-                if (config_find_check(m->config, n->checks[i].name) &&
-                    check_config_equal(config_find_check(m->config, n->checks[i].name),
-                                       &n->checks[i]))
-                        continue;
-                r = check_validate(&n->checks[i], m->checker_path, &msg);
-                if (r < 0)
-                        return reload_refuse(ret_message, "%s", msg ? msg : "invalid check");
-        }
-
         if (services_changed) {
                 r = service_set_new(m->event, n, &services);
                 if (r < 0)
-                        return reload_refuse(ret_message, "%s", "cannot set up the new services");
+                        return reload_refuse(m, "%s", "cannot set up the new services");
         }
-
-        /* Unchanged checks keep their process, counters and verdict; changed ones start over.
-         * New ones are made first, so a failure leaves the running set untouched. */
         checks = calloc(n->n_checks ? n->n_checks : 1, sizeof(Check *));
         if (!checks)
-                return -ENOMEM;
+                return reload_refuse(m, "%s", "out of memory");
+
+        /* Unchanged checks keep their process, counters and verdict; changed ones start over. */
         for (size_t i = 0; i < n->n_checks; i++) {
-                const ConfigCheck *old = config_find_check(m->config, n->checks[i].name);
-                if (old && check_config_equal(old, &n->checks[i]))
-                        continue;
-                r = check_new(m->event, &n->checks[i], m->checker_path, manager_check_verdict, m,
-                              &checks[i]);
-                if (r < 0) {
-                        for (size_t j = 0; j < i; j++)
-                                check_free(checks[j]);
-                        return reload_refuse(ret_message, "%s", "cannot start a new check");
-                }
-        }
-        for (size_t i = 0; i < n->n_checks; i++) {
+                checks[i] = check_loader_take(m->reload_loader, i);
                 if (checks[i])
                         continue;
                 checks[i] = take_matching_check(m, &n->checks[i]);
-                check_set_config(checks[i], &n->checks[i]);
+                check_set_config(checks[i], n, &n->checks[i]);
                 kept++;
         }
         for (size_t i = 0; i < m->n_checks; i++)
@@ -152,33 +143,75 @@ static int manager_reload_apply(Manager *m, Config *n, char **ret_message)
         health_server_update(m->health, n);
         log_notice("Configuration reloaded from %s: %zu checks (%zu unchanged), %zu services",
                    n->path, n->n_checks, kept, n->n_services);
-        config_free(m->config);
-        m->config = n;
-        return 0;
+        config_unref(m->config);
+        m->config = config_ref(n);
+        manager_sync(m);
+        reload_end(m, true, "configuration reloaded\n");
 }
 
-int manager_reload(Manager *m, char **ret_message)
+static void on_reload_checks_loaded(CheckLoader *l, int error, void *userdata)
 {
-        _cleanup_(config_freep) Config *n = NULL;
+        Manager *m = userdata;
+
+        if (error < 0) {
+                const char *why = check_loader_first_error(l);
+                return reload_refuse(m, "%s", why ? why : "a new check could not be started");
+        }
+        reload_apply(m);
+}
+
+void manager_reload(Manager *m, ControlRequest *req)
+{
+        _cleanup_free_ bool *wanted = NULL;
         ConfigErrors errors = {};
+        Config *n = NULL;
+        const char *key;
         int r;
 
+        if (m->reload_config) {
+                log_warning("Reload asked while one is in progress: ignored");
+                if (req)
+                        control_request_reply(req, false, "a reload is already in progress");
+                return;
+        }
         sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu",
                    (unsigned long long)now_usec(CLOCK_MONOTONIC));
+        m->reload_request = req;
+
         r = config_load(m->config->path, VACATAIRE_PLUGIN_DIR, &n, &errors);
+        m->reload_config = n;
         if (r < 0) {
                 for (size_t i = 0; i < errors.n; i++)
                         log_error("%s", errors.lines[i]);
-                r = reload_refuse(ret_message, "%s",
-                                  errors.n > 0 ? errors.lines[0] : "cannot read the configuration");
-        } else {
-                r = manager_reload_apply(m, n, ret_message);
-                if (r >= 0)
-                        TAKE_PTR(n);
+                /* reload_end() needs a configuration to drop: there is none to keep. */
+                reload_refuse(m, "%s",
+                              errors.n > 0 ? errors.lines[0] : "cannot read the configuration");
+                config_errors_done(&errors);
+                return;
         }
         config_errors_done(&errors);
 
-        manager_sync(m);
-        sd_notify(false, "READY=1");
-        return r;
+        key = immutable_change(m->config, n);
+        if (key)
+                return reload_refuse(m, "%s changed: restart the agent to apply it", key);
+        if (!services_equal(m->config, n) && service_set_busy(m->services))
+                return reload_refuse(m, "%s",
+                                     "services are being started or stopped: reload when done");
+
+        /* New and changed checks load in their own checker processes while the loop goes on:
+         * heartbeats, status and the running checks do not wait for a slow plugin. */
+        wanted = calloc(n->n_checks ? n->n_checks : 1, sizeof(bool));
+        if (!wanted)
+                return reload_refuse(m, "%s", "out of memory");
+        for (size_t i = 0; i < n->n_checks; i++) {
+                const ConfigCheck *old = config_find_check(m->config, n->checks[i].name);
+                wanted[i] = !old || !check_config_equal(old, &n->checks[i]);
+        }
+        if (n->n_checks > 0 && !m->checker_path)
+                return reload_refuse(m, "%s", "cannot find the vacataire-checker helper");
+        r = check_loader_new(m->event, n, wanted, m->checker_path, MANAGER_RELOAD_TIMEOUT,
+                             manager_check_verdict, m, on_reload_checks_loaded, m,
+                             &m->reload_loader);
+        if (r < 0)
+                return reload_refuse(m, "%s", "cannot start a new check");
 }

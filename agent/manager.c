@@ -424,7 +424,7 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 log_warning("SIGHUP while starting: reload ignored; send it again once started");
                 return 0;
         }
-        (void)manager_reload(m, NULL);
+        manager_reload(m, NULL);
         return 0;
 }
 
@@ -437,11 +437,11 @@ void manager_sync(Manager *m)
         manager_dispatch(m, ROLE_EVENT_CHECKS_CHANGED);
 }
 
-static const char *manager_health_state(void *userdata)
+static RoleState manager_health_state(void *userdata)
 {
         Manager *m = userdata;
 
-        return role_state_to_string(m->machine.state);
+        return m->machine.state;
 }
 
 int manager_new(Config *config, Manager **ret)
@@ -452,7 +452,7 @@ int manager_new(Config *config, Manager **ret)
         m = calloc(1, sizeof(*m));
         if (!m)
                 return -ENOMEM;
-        m->config = config;
+        m->config = config_ref(config);
         r = sd_event_default(&m->event);
         if (r < 0)
                 return r;
@@ -466,6 +466,8 @@ Manager *manager_free(Manager *m)
                 return NULL;
         if (m->operator_request)
                 control_request_reply(m->operator_request, false, "agent shutting down");
+        manager_reload_cancel(m, "agent shutting down");
+        check_loader_free(m->start_loader);
         control_server_free(m->control);
         health_server_free(m->health);
         for (size_t i = 0; i < m->n_checks; i++)
@@ -476,7 +478,6 @@ Manager *manager_free(Manager *m)
         service_set_free(m->services);
         peer_free(m->peer);
         sd_event_source_disable_unref(m->init_dead_timer);
-        sd_event_source_disable_unref(m->configure_deadline);
         sd_event_source_disable_unref(m->drain_timer);
         sd_event_source_disable_unref(m->request_timer);
         sd_event_source_disable_unref(m->sigterm);
@@ -486,7 +487,7 @@ Manager *manager_free(Manager *m)
         state_writer_free(m->state_writer);
         key_free(m->key);
         free(m->checker_path);
-        config_free(m->config);
+        config_unref(m->config);
         sd_event_unref(m->event);
         free(m);
         return NULL;
@@ -531,9 +532,6 @@ static int manager_start_serving(Manager *m)
         };
         int r;
 
-        sd_event_source_disable_unref(m->configure_deadline);
-        m->configure_deadline = NULL;
-
         r = sd_event_add_time_relative(m->event, &m->init_dead_timer, CLOCK_MONOTONIC,
                                        m->config->init_dead, 0, on_init_dead, m);
         if (r < 0)
@@ -565,38 +563,26 @@ static void manager_fail_start(Manager *m, int error)
         (void)sd_event_exit(m->event, 1);
 }
 
-static void on_check_configured(Check *c, int error, const char *message, void *userdata)
+static void on_checks_loaded(CheckLoader *l, int error, void *userdata)
 {
         Manager *m = userdata;
 
-        if (m->started) /* after a reload: the check itself reports a broken plugin */
-                return;
         if (error < 0) {
-                log_error("%s", message ? message : "a check's plugin failed to load");
-                m->configure_failed = true;
+                for (size_t i = 0; i < m->config->n_checks; i++)
+                        if (check_loader_error(l, i))
+                                log_error("%s", check_loader_error(l, i));
+                log_error("Refusing to start: %s",
+                          error == -ETIMEDOUT
+                              ? "some check plugins did not load"
+                              : "fix the checks above (vacataire -t shows them all)");
+                m->start_loader = check_loader_free(m->start_loader);
+                return manager_fail_start(m, error);
         }
-        if (--m->checks_configuring > 0)
-                return;
-        if (m->configure_failed) {
-                log_error("Refusing to start: fix the checks above (vacataire -t shows them all)");
-                return manager_fail_start(m, -EINVAL);
-        }
+        for (size_t i = 0; i < m->config->n_checks; i++)
+                m->checks[m->n_checks++] = check_loader_take(l, i);
+        m->start_loader = check_loader_free(m->start_loader);
         if (manager_start_serving(m) < 0)
                 manager_fail_start(m, -EIO);
-}
-
-static int on_configure_deadline(sd_event_source *s, uint64_t usec, void *userdata)
-{
-        Manager *m = userdata;
-
-        for (size_t i = 0; i < m->n_checks; i++)
-                if (!check_get_configured(m->checks[i]))
-                        log_error("check %s: plugin %s did not finish loading in time",
-                                  check_get_config(m->checks[i])->name,
-                                  check_get_config(m->checks[i])->plugin_path);
-        log_error("Refusing to start: some check plugins did not load");
-        manager_fail_start(m, -ETIMEDOUT);
-        return 0;
 }
 
 int manager_start(Manager *m)
@@ -658,22 +644,10 @@ int manager_start(Manager *m)
         m->checks = calloc(m->config->n_checks ? m->config->n_checks : 1, sizeof(Check *));
         if (!m->checks)
                 return log_oom();
-        m->checks_configuring = m->config->n_checks;
-        for (size_t i = 0; i < m->config->n_checks; i++) {
-                r = check_new(m->event, &m->config->checks[i], m->checker_path,
-                              manager_check_verdict, m, &m->checks[i]);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to start check %s: %m",
-                                               m->config->checks[i].name);
-                check_set_configured_handler(m->checks[i], on_check_configured);
-                m->n_checks++;
-        }
-        if (m->n_checks == 0)
-                return manager_start_serving(m);
-        r = sd_event_add_time_relative(m->event, &m->configure_deadline, CLOCK_MONOTONIC,
-                                       MANAGER_CONFIGURE_TIMEOUT, 0, on_configure_deadline, m);
+        r = check_loader_new(m->event, m->config, NULL, m->checker_path, MANAGER_CONFIGURE_TIMEOUT,
+                             manager_check_verdict, m, on_checks_loaded, m, &m->start_loader);
         if (r < 0)
-                return log_error_errno(r, "Failed to set up timers: %m");
+                return log_error_errno(r, "Failed to start the checks: %m");
         return 0;
 }
 

@@ -3,6 +3,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "check-loader.h"
 #include "check.h"
 #include "config.h"
 #include "control.h"
@@ -17,11 +18,14 @@
 #define MANAGER_EVENT_QUEUE_MAX 32
 /* How long every check plugin has to load before the agent refuses to start. */
 #define MANAGER_CONFIGURE_TIMEOUT (30 * USEC_PER_SEC)
+/* How long the new checks of a reload (and of `vacataire -t`) have to load before it is refused.
+ * The loop keeps running meanwhile, so this is not a stall: unlike the unit's WatchdogSec. */
+#define MANAGER_RELOAD_TIMEOUT (10 * USEC_PER_SEC)
 
 /* Owns the event loop and every event source, and drives the role machine. */
 typedef struct Manager {
         sd_event *event;
-        Config *config;
+        Config *config; /* a reference, like every module that keeps it */
         Key *key;
         char *checker_path;
 
@@ -49,11 +53,9 @@ typedef struct Manager {
         char peer_reason[FRAME_MAX_PAYLOAD + 1];
 
         sd_event_source *init_dead_timer;
-        sd_event_source *configure_deadline;
-        size_t checks_configuring;
-        bool configure_failed;
-        bool started;       /* every plugin loaded; peer link up; role machine booted */
-        bool startup_probe; /* the services' status, looked at once at start while passive */
+        CheckLoader *start_loader; /* the checks of the start-up, until all are ready */
+        bool started;              /* every plugin loaded; peer link up; role machine booted */
+        bool startup_probe;        /* the services' status, looked at once at start while passive */
         sd_event_source *drain_timer;
         sd_event_source *request_timer;
         sd_event_source *sigterm, *sigint, *sighup;
@@ -63,11 +65,17 @@ typedef struct Manager {
         size_t queue_len;
         bool dispatching;
 
+        /* A reload waiting for its new checks to load (manager-reload.c). */
+        Config *reload_config;
+        CheckLoader *reload_loader;
+        ControlRequest *reload_request; /* NULL for SIGHUP */
+
         StateWriter *state_writer;
         bool saved_valid;
         SavedState saved;
 } Manager;
 
+/* Takes a reference to config. */
 int manager_new(Config *config, Manager **ret);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
@@ -85,8 +93,11 @@ void manager_check_verdict(Check *c, CheckStatus old_status, CheckStatus new_sta
 /* After a configuration change: checks enabled per role, peer view, status, verdicts. */
 void manager_sync(Manager *m);
 
-/* manager-reload.c: 0, or -EINVAL with *ret_message (if not NULL) saying why nothing changed. */
-int manager_reload(Manager *m, char **ret_message);
+/* manager-reload.c: starts a reload on the loop; req (NULL for SIGHUP) is answered once the new
+ * configuration is in place, or refused with the reason, and nothing changed. */
+void manager_reload(Manager *m, ControlRequest *req);
+/* Ends a reload in flight (at exit): its request is told, nothing changes. */
+void manager_reload_cancel(Manager *m, const char *why);
 
 /* manager-control.c */
 void manager_handle_control(ControlServer *s, ControlRequest *req, const char *command,

@@ -36,7 +36,7 @@ typedef struct PeerConn {
 
 struct Peer {
         sd_event *event;
-        const Config *config;
+        Config *config; /* a reference */
         const Key *key;
         PeerCallbacks cb;
         void *userdata;
@@ -479,7 +479,7 @@ static int dead_timer(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
-int peer_new(sd_event *e, const Config *c, const Key *key, const PeerCallbacks *cb, void *userdata,
+int peer_new(sd_event *e, Config *c, const Key *key, const PeerCallbacks *cb, void *userdata,
              Peer **ret)
 {
         _cleanup_(peer_freep) Peer *p = NULL;
@@ -489,7 +489,7 @@ int peer_new(sd_event *e, const Config *c, const Key *key, const PeerCallbacks *
         if (!p)
                 return -ENOMEM;
         p->event = sd_event_ref(e);
-        p->config = c;
+        p->config = config_ref(c);
         p->key = key;
         p->cb = *cb;
         p->userdata = userdata;
@@ -532,12 +532,15 @@ Peer *peer_free(Peer *p)
         sd_event_source_disable_unref(p->dead_timer);
         sd_event_source_disable_unref(p->redial_timer);
         sd_event_unref(p->event);
+        config_unref(p->config);
         free(p);
         return NULL;
 }
 
-void peer_set_config(Peer *p, const Config *c)
+void peer_set_config(Peer *p, Config *c)
 {
+        config_ref(c);
+        config_unref(p->config);
         p->config = c;
 }
 

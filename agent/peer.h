@@ -21,13 +21,14 @@ typedef struct PeerCallbacks {
         void (*lost)(Peer *p, void *userdata);                  /* nothing valid for dead_time */
 } PeerCallbacks;
 
-int peer_new(sd_event *e, const Config *c, const Key *key, const PeerCallbacks *cb, void *userdata,
+int peer_new(sd_event *e, Config *c, const Key *key, const PeerCallbacks *cb, void *userdata,
              Peer **ret);
 Peer *peer_free(Peer *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Peer *, peer_free);
 
-/* A reloaded configuration (same node, peer and addresses; timers may differ). */
-void peer_set_config(Peer *p, const Config *c);
+/* A reloaded configuration (same node, peer and addresses; timers may differ): the peer moves
+ * its reference to c. */
+void peer_set_config(Peer *p, Config *c);
 /* What every frame we send says about us. */
 void peer_set_local(Peer *p, uint8_t state, uint8_t flags, uint64_t epoch);
 /* Sends a frame on the authenticated connection; -ENOTCONN if there is none. */

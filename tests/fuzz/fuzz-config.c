@@ -107,6 +107,6 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
                 FUZZ_CHECK(errors.lines[i][dir_len] == '/');
         }
         config_errors_done(&errors);
-        config_free(c);
+        config_unref(c);
         return 0;
 }

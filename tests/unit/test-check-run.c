@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include "check-loader.h"
 #include "check.h"
 #include "log.h"
 #include "vacataire-plugin.h"
@@ -69,7 +70,7 @@ static void watch_init(Watch *w, const char *name, const char *plugin, double in
 
 static void watch_start_with(Watch *w, const char *checker)
 {
-        assert_int_equal(check_new(event, &w->cfg, checker, on_verdict, w, &w->check), 0);
+        assert_int_equal(check_new(event, NULL, &w->cfg, checker, on_verdict, w, &w->check), 0);
         assert_int_equal(check_get_status(w->check), CHECK_STATUS_DISABLED);
         assert_int_equal(check_set_enabled(w->check, true), 0);
         assert_int_equal(check_get_status(w->check), CHECK_STATUS_PENDING);
@@ -204,7 +205,7 @@ static void test_ok_passes(void **state)
         pid_t pid;
 
         watch_init(&w, "run-ok", TEST_PLUGIN("ok"), 0.1, 1.0, 2, 2);
-        assert_int_equal(check_new(event, &w.cfg, CHECKER, on_verdict, &w, &w.check), 0);
+        assert_int_equal(check_new(event, NULL, &w.cfg, CHECKER, on_verdict, &w, &w.check), 0);
         assert_ptr_equal(check_get_config(w.check), &w.cfg);
         assert_int_equal(check_get_status(w.check), CHECK_STATUS_DISABLED);
         assert_int_equal(check_get_last_result(w.check), -1);
@@ -543,24 +544,52 @@ static void test_disable_enable(void **state)
         slow.check = check_free(slow.check);
 }
 
+typedef struct LoadResult {
+        bool done;
+        int error;
+        char *message;
+} LoadResult;
+
+static void on_loaded(CheckLoader *l, int error, void *userdata)
+{
+        LoadResult *res = userdata;
+        const char *m = check_loader_first_error(l);
+
+        res->done = true;
+        res->error = error;
+        res->message = m ? strdup(m) : NULL;
+}
+
+/* Loads one check through the loader, on the test's loop, as the start-up, a reload and -t do. */
 static void assert_validate(const ConfigCheck *cfg, const char *checker, int error,
                             const char *message_prefix, const char *message_part)
 {
-        char *message = NULL;
+        Config config = {.checks = (ConfigCheck *)cfg, .n_checks = 1};
+        CheckLoader *l = NULL;
+        LoadResult res = {};
         usec_t start = now_usec(CLOCK_MONOTONIC);
-        int r = check_validate(cfg, checker, &message);
+        char *message;
 
-        /* Bounded even when the plugin never finishes configuring (5 s). */
-        assert_true(now_usec(CLOCK_MONOTONIC) - start < MSEC(error == -ETIMEDOUT ? 6000 : 3000));
+        assert_int_equal(check_loader_new(event, &config, NULL, checker, MSEC(1000), NULL, NULL,
+                                          on_loaded, &res, &l),
+                         0);
+        while (!res.done && now_usec(CLOCK_MONOTONIC) - start < MSEC(5000))
+                assert_true(sd_event_run(event, MSEC(100)) >= 0);
+        assert_true(res.done);
+        message = res.message;
         if (error == 0) {
-                assert_int_equal(r, 0);
+                assert_int_equal(res.error, 0);
                 assert_null(message);
+                Check *c = check_loader_take(l, 0);
+                assert_non_null(c);
+                assert_null(check_loader_take(l, 0));
+                check_free(c);
+                check_loader_free(l);
                 return;
         }
+        check_loader_free(l);
         assert_non_null(message);
-        if (error < INT_MAX && r != error)
-                fail_msg("validate returned %d, want %d: %s", r, error, message);
-        assert_true(r < 0);
+        assert_int_equal(res.error, error == -ETIMEDOUT ? -ETIMEDOUT : -EINVAL);
         if (strncmp(message, message_prefix, strlen(message_prefix)) != 0)
                 fail_msg("\"%s\" does not start with \"%s\"", message, message_prefix);
         if (message_part && !strstr(message, message_part))
@@ -611,7 +640,7 @@ static void test_validate(void **state)
         w.cfg.n_params = 1;
         assert_validate(&w.cfg, CHECKER, -ETIMEDOUT,
                         "check web: " TEST_PLUGIN("hang") ": plugin did not load and configure "
-                                                          "within 5 s",
+                                                          "within 1 s",
                         NULL);
         assert_int_equal(count_checkers("web", NULL), 0);
 }
@@ -634,7 +663,7 @@ static void test_checker_dies_with_daemon(void **state)
 
                 watch_init(&w, name, TEST_PLUGIN("hang"), 10.0, 10.0, 1, 1);
                 if (sd_event_new(&e) < 0 ||
-                    check_new(e, &w.cfg, CHECKER, NULL, NULL, &w.check) < 0 ||
+                    check_new(e, NULL, &w.cfg, CHECKER, NULL, NULL, &w.check) < 0 ||
                     check_set_enabled(w.check, true) < 0)
                         _exit(1);
                 /* Long enough for the run to be sent and the plugin to be stuck in it. */
@@ -732,7 +761,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_list_params_and_perfdata, setup, teardown),
             cmocka_unit_test_setup_teardown(test_broken_checker_fails, setup, teardown),
             cmocka_unit_test_setup_teardown(test_disable_enable, setup, teardown),
-            cmocka_unit_test(test_validate),
+            cmocka_unit_test_setup_teardown(test_validate, setup, teardown),
             cmocka_unit_test(test_checker_dies_with_daemon),
             cmocka_unit_test(test_find_checker),
             cmocka_unit_test(test_once),

@@ -166,7 +166,7 @@ static void test_reference_config(void **state)
         assert_null(c->services[1].unit);
         assert_string_equal(c->services[1].status, "/usr/sbin/apachectl status");
         assert_int_equal(c->services[1].timeout, 30 * USEC_PER_SEC);
-        config_free(c);
+        config_unref(c);
 }
 
 static void test_defaults(void **state)
@@ -192,7 +192,7 @@ static void test_defaults(void **state)
         assert_int_equal(c->n_checks, 0);
         assert_int_equal(c->n_services, 0);
         assert_null(c->notify);
-        config_free(c);
+        config_unref(c);
 
         c = load_ok(write_fixture("entries.conf", MINIMAL
                                   "checks = ( { name = \"c\"; plugin = \"p\"; },\n"
@@ -216,8 +216,8 @@ static void test_defaults(void **state)
         assert_int_equal(c->heartbeat, USEC_PER_SEC);
         assert_int_equal(c->dead_time, 3 * USEC_PER_SEC);
         assert_int_equal(c->systemd_bus, SYSTEMD_BUS_USER);
-        assert_null(config_free(c));
-        assert_null(config_free(NULL));
+        assert_null(config_unref(c));
+        assert_null(config_unref(NULL));
 }
 
 static void test_params(void **state)
@@ -242,7 +242,7 @@ static void test_params(void **state)
         assert_true(p[3].boolean);
         assert_int_equal(p[4].type, VACATAIRE_PARAM_STRING);
         assert_string_equal(p[4].string, "x");
-        config_free(c);
+        config_unref(c);
 }
 
 static void test_list_params(void **state)
@@ -302,7 +302,7 @@ static void test_plugin_paths(void **state)
         snprintf(want, sizeof(want), "%s/sub/lib/y.so", dir);
         assert_string_equal(c->checks[1].plugin_path, want);
         assert_string_equal(c->checks[2].plugin_path, "/abs/z.so");
-        config_free(c);
+        config_unref(c);
 }
 
 static void test_unknown_keys(void **state)
@@ -487,7 +487,7 @@ static void test_include(void **state)
         assert_int_equal(c->heartbeat, 500 * USEC_PER_MSEC);
         assert_int_equal(c->n_checks, 1);
         assert_int_equal(c->n_services, 1);
-        config_free(c);
+        config_unref(c);
 
         /* Errors inside an included file name that file and its own lines. */
         write_fixture("inc/conf.d/bad.conf", "\ntimers = {\n  heartbeat = 0;\n  typo = 1;\n};\n");

@@ -21,12 +21,12 @@ typedef struct Fixture {
         sd_event *event;
         Config config;
         HealthServer *server;
-        const char *state;
+        RoleState state;
         unsigned n_state_calls;
         char agent[64], http[64];
 } Fixture;
 
-static const char *state_fn(void *userdata)
+static RoleState state_fn(void *userdata)
 {
         Fixture *f = userdata;
 
@@ -53,7 +53,7 @@ static int setup(void **state)
         Fixture *f = calloc(1, sizeof(*f));
 
         assert_non_null(f);
-        f->state = "active";
+        f->state = ROLE_ACTIVE;
         snprintf(f->agent, sizeof(f->agent), "127.0.0.1:%u", free_port());
         snprintf(f->http, sizeof(f->http), "127.0.0.1:%u", free_port());
         f->config.agent_listen = f->agent;
@@ -180,11 +180,12 @@ static void assert_agent_line(Fixture *f, const char *expected)
 static void test_agent_reply_follows_state(void **state)
 {
         static const struct {
-                const char *state, *line;
+                RoleState state;
+                const char *line;
         } table[] = {
-            {"active", "up ready\n"}, {"degraded", "up ready\n"}, {"stopping", "drain\n"},
-            {"passive", "down\n"},    {"starting", "down\n"},     {"fault", "down\n"},
-            {NULL, "down\n"},
+            {ROLE_ACTIVE, "up ready\n"}, {ROLE_DEGRADED, "up ready\n"}, {ROLE_STOPPING, "drain\n"},
+            {ROLE_PASSIVE, "down\n"},    {ROLE_STARTING, "down\n"},     {ROLE_FAULT, "down\n"},
+            {_ROLE_STATE_MAX, "down\n"},
         };
         Fixture *f = *state;
 
@@ -206,7 +207,7 @@ static void test_agent_send_does_not_reset(void **state)
 
         /* haproxy's agent-send writes before reading; unread bytes must not turn our close into
          * a reset that loses the reply. */
-        f->state = "stopping";
+        f->state = ROLE_STOPPING;
         run_exchanges(f, &x, 1);
         assert_false(x.reset);
         assert_int_equal(x.error, 0);
@@ -235,30 +236,30 @@ static void test_http_status(void **state)
         Fixture *f = *state;
         Exchange x;
 
-        f->state = "active";
+        f->state = ROLE_ACTIVE;
         http_get(f, "GET / HTTP/1.0\r\n\r\n", &x);
         assert_http(&x, "HTTP/1.0 200 ", "active\n");
         assert_non_null(strstr(x.reply, "\r\nContent-Length: 7\r\n"));
 
-        f->state = "degraded";
+        f->state = ROLE_DEGRADED;
         http_get(f, "GET / HTTP/1.1\r\nHost: lb\r\nUser-Agent: test\r\n\r\n", &x);
         assert_http(&x, "HTTP/1.0 200 ", "degraded\n");
 
-        f->state = "passive";
+        f->state = ROLE_PASSIVE;
         http_get(f, "GET / HTTP/1.0\r\n\r\n", &x);
         assert_http(&x, "HTTP/1.0 503 ", "passive\n");
 
-        f->state = "stopping";
+        f->state = ROLE_STOPPING;
         http_get(f, "GET /?from=lb HTTP/1.0\n\n", &x); /* bare newlines, a query */
         assert_http(&x, "HTTP/1.0 503 ", "stopping\n");
 
         /* haproxy's default httpchk */
-        f->state = "active";
+        f->state = ROLE_ACTIVE;
         http_get(f, "OPTIONS / HTTP/1.0\r\n\r\n", &x);
         assert_http(&x, "HTTP/1.0 200 ", "active\n");
 
         /* HEAD: same status and length, no body */
-        f->state = "fault";
+        f->state = ROLE_FAULT;
         http_get(f, "HEAD / HTTP/1.0\r\n\r\n", &x);
         assert_http(&x, "HTTP/1.0 503 ", "");
         assert_non_null(strstr(x.reply, "\r\nContent-Length: 6\r\n"));
@@ -418,7 +419,7 @@ static void test_make_before_break_announces_before_draining(void **state)
         Exchange x;
 
         /* Break-before-make (the default): stopping drains at once. */
-        f->state = "stopping";
+        f->state = ROLE_STOPPING;
         assert_agent_line(f, "drain\n");
         http_get(f, "GET / HTTP/1.0\r\n\r\n", &x);
         assert_http(&x, "HTTP/1.0 503 ", "stopping\n");
@@ -428,9 +429,9 @@ static void test_make_before_break_announces_before_draining(void **state)
         f->config.handover = HANDOVER_MAKE_BEFORE_BREAK;
         f->config.drain_time = 600 * USEC_PER_MSEC;
         health_server_update(f->server, &f->config);
-        f->state = "active";
+        f->state = ROLE_ACTIVE;
         assert_agent_line(f, "up ready\n");
-        f->state = "stopping";
+        f->state = ROLE_STOPPING;
         assert_agent_line(f, "up ready\n");
         http_get(f, "GET / HTTP/1.0\r\n\r\n", &x);
         assert_http(&x, "HTTP/1.0 200 ", "stopping\n");
@@ -440,9 +441,9 @@ static void test_make_before_break_announces_before_draining(void **state)
         assert_http(&x, "HTTP/1.0 503 ", "stopping\n");
 
         /* The next handover announces again. */
-        f->state = "passive";
+        f->state = ROLE_PASSIVE;
         assert_agent_line(f, "down\n");
-        f->state = "stopping";
+        f->state = ROLE_STOPPING;
         assert_agent_line(f, "up ready\n");
 }
 
@@ -495,7 +496,7 @@ static void test_ipv6(void **state)
         assert_int_equal(socket_address_parse(address, &c.agent_listen_address), 0);
         assert_int_equal(sd_event_new(&e), 0);
         {
-                Fixture f = {.event = e, .state = "passive"};
+                Fixture f = {.event = e, .state = ROLE_PASSIVE};
                 int r = health_server_new(e, &c, state_fn, &f, &s);
                 if (r == -EADDRNOTAVAIL) { /* no ::1 on this host */
                         sd_event_unref(e);
