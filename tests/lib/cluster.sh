@@ -5,6 +5,8 @@
 set -u
 VC_BUILD=${VC_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../build" && pwd)}
 VC_SOURCE=${VC_SOURCE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+# The python helpers in tests/lib must not leave .pyc files in the source tree.
+export PYTHONDONTWRITEBYTECODE=1
 VC_TMP=$(mktemp -d /tmp/vc-test.XXXXXX)
 chmod 755 "$VC_TMP"
 # A block of 100 ports per run, so tests can run side by side: below the ephemeral range
@@ -45,7 +47,8 @@ vc_fail() {
 }
 
 # Stops everything the test started and removes its files. Returns 1 (after printing them) when
-# an agent's log holds a sanitizer report. Scripts with an EXIT trap of their own call it there.
+# an agent's log holds a sanitizer report. Registered with vc_on_exit below; never call it from a
+# trap of your own.
 vc_cleanup() {
         local pid f deadline status=0
         [ -z "${VC_KEEP:-}" ] || echo "files kept in $VC_TMP" >&2
@@ -77,12 +80,22 @@ vc_cleanup() {
         return $status
 }
 
-# Keeps the test's exit status, except that a sanitizer report fails a test that passed.
+# One EXIT trap for every test: what a test, a harness or a library has to undo at exit is
+# registered with vc_on_exit COMMAND, and the trap runs each, newest first (vc_cleanup, the first
+# registered, runs last). A command that fails makes a test that passed fail: that is how a
+# sanitizer report in an agent's log always fails the test. So a command returns non-zero only
+# for a real failure (end it with "; true" when a kill of something already gone may fail), and
+# never exits. Nobody else sets an EXIT trap; a test's own status is kept when it failed.
+VC_ON_EXIT=()
+vc_on_exit() { VC_ON_EXIT=("$1" "${VC_ON_EXIT[@]}"); } # vc_on_exit COMMAND
 vc_exit() {
-        local rc=$?
-        vc_cleanup || [ "$rc" != 0 ] || rc=1
+        local rc=$? cmd
+        for cmd in "${VC_ON_EXIT[@]}"; do
+                eval "$cmd" || [ "$rc" != 0 ] || rc=1
+        done
         exit "$rc"
 }
+vc_on_exit vc_cleanup
 trap vc_exit EXIT
 
 vc_port() { echo $((VC_PORT_BASE + $1)); }
@@ -100,6 +113,9 @@ vc_time_limit() { # vc_time_limit SECONDS (times VC_TIME_SCALE, for slow runs un
         VC_TIMER_PID=$!
         trap 'vc_fail "time limit of '"$1"' s exceeded"' TERM
 }
+
+# A latency bound in milliseconds, times VC_TIME_SCALE: never compare with a bare number.
+vc_ms() { echo $(($1 * ${VC_TIME_SCALE:-1})); } # vc_ms MILLISECONDS
 
 vc_make_key() { # vc_make_key FILE
         head -c 48 /dev/urandom | base64 -w0 >"$1"

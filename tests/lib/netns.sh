@@ -46,8 +46,10 @@ vn_now() { date +%s.%N; }
 # Milliseconds from epoch time $1 to $2 (both as printed by vn_now).
 vn_ms() { python3 -c "import sys; print(round((float(sys.argv[2]) - float(sys.argv[1])) * 1000))" "$1" "$2"; }
 
+# Run by cluster.sh's EXIT chain (vc_on_exit), before vc_cleanup, which then reads the agents'
+# logs for sanitizer reports and removes the temporary files.
 vn_cleanup() {
-        local rc=$? ns pid deadline
+        local ns pid deadline
         {
                 [ -n "$VN_CLIENT_PID" ] && kill -9 "$VN_CLIENT_PID"
                 [ -n "$VN_HAPROXY_PID" ] && kill -9 "$VN_HAPROXY_PID"
@@ -67,12 +69,9 @@ vn_cleanup() {
                 done
                 for ns in "${VN_NAMESPACES[@]}"; do ip netns del "$ns"; done
         } 2>/dev/null
-        # cluster.sh's cleanup (sanitizer reports in the logs, temporary files) ends the script
-        # with the test's status.
-        (exit "$rc")
-        vc_cleanup
+        return 0
 }
-trap vn_cleanup EXIT
+vc_on_exit vn_cleanup
 trap 'exit 130' INT TERM
 
 # Skips (77) only when this machine cannot create a network namespace (not root, or a container

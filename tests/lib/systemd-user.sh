@@ -7,8 +7,8 @@
 #       sd_user_up                # systemd --user with its session bus, ready
 #       sd_user_unit h.service <<EOF ... EOF    # installs a unit and reloads
 #       sd_user_ctl start h.service; sd_user_wait_state h.service active 5
-# Teardown runs on EXIT (before any EXIT trap set earlier, e.g. cluster.sh's, which still sees the
-# test's exit status). Should the test shell end without it (a trap replaced, or the shell killed),
+# Teardown runs on EXIT: through cluster.sh's EXIT chain (vc_on_exit) when the test sources it,
+# before vc_cleanup; otherwise first in the EXIT trap, keeping the exit status. Should the test shell end without it (a trap replaced, or the shell killed),
 # a watcher process started by sd_user_up tears the manager down instead.
 # Or as a wrapper that runs one command inside such a manager (unit test binaries use this):
 #       bash tests/lib/systemd-user.sh run COMMAND [ARGS...]
@@ -115,7 +115,11 @@ sd_user_up() {
         SD_USER_TMP=$(mktemp -d /tmp/vc-sd.XXXXXX)
         chmod 755 "$SD_USER_TMP"
         SD_USER_CGROUP=$(basename "$SD_USER_TMP")
-        _sd_user_add_exit_trap sd_user_down
+        if declare -F vc_on_exit >/dev/null; then
+                vc_on_exit sd_user_down
+        else
+                _sd_user_add_exit_trap sd_user_down
+        fi
 
         mkdir -p /run/user
         mount -t tmpfs -o mode=755 tmpfs /run/user || sd_user_die "cannot mount a tmpfs on /run/user"

@@ -78,6 +78,35 @@ static pid_t wait_pid_file(sd_event *e, const char *path)
         return -1;
 }
 
+/* A process a command leaves in its group, made an orphan at once so that only we (the
+ * subreaper) can reap it: a shell reaps its own dead children in any wait (`wait`, or the one
+ * after a foreground command), and kill(-pgid) signals the group's members one by one, newest
+ * first, so the shell could reap its background child between that child's death and its own,
+ * and the test would find nothing left to wait for. */
+#define ORPHAN(seconds, pidfile) "(sleep " seconds " & echo $! > " pidfile ")"
+
+/* Waits until pid (written by ORPHAN) is our child. */
+static void wait_reparented(pid_t pid)
+{
+        usec_t end = now_usec(CLOCK_MONOTONIC) + 5 * USEC_PER_SEC;
+        _cleanup_free_ char *path = strdup_printf("/proc/%d/stat", (int)pid);
+
+        while (now_usec(CLOCK_MONOTONIC) < end) {
+                _cleanup_free_ char *stat = NULL;
+                const char *paren;
+                int ppid = 0;
+
+                assert_true(read_full_file(path, 4096, &stat, NULL) >= 0);
+                paren = strrchr(stat, ')');
+                assert_non_null(paren);
+                assert_int_equal(sscanf(paren + 1, " %*c %d", &ppid), 1);
+                if (ppid == getpid())
+                        return;
+                usleep(10000);
+        }
+        fail_msg("process %d was not reparented to us", (int)pid);
+}
+
 /* An orphan reparented to us (the subreaper): true once it has exited and been reaped. */
 static bool reaped_within(pid_t pid, usec_t max, int *ret_status)
 {
@@ -166,7 +195,7 @@ static void test_timeout_kills_group(void **state)
 {
         sd_event *e = *state;
         _cleanup_free_ char *pidfile = tmp_path("timeout.pid");
-        _cleanup_free_ char *cmd = strdup_printf("sleep 100 & echo $! > %s; wait", pidfile);
+        _cleanup_free_ char *cmd = strdup_printf(ORPHAN("100", "%s") "; sleep 100", pidfile);
         _cleanup_(command_freep) Command *c = NULL;
         Result res = {};
         usec_t start = now_usec(CLOCK_MONOTONIC);
@@ -176,6 +205,7 @@ static void test_timeout_kills_group(void **state)
         assert_int_equal(command_run(e, cmd, NULL, 300 * USEC_PER_MSEC, on_done, &res, &c), 0);
         child = wait_pid_file(e, pidfile);
         assert_true(process_alive(child));
+        wait_reparented(child);
         run_until(e, &res.done, 5 * USEC_PER_SEC);
         assert_true(res.done);
         assert_int_equal(res.status, -ETIME);
@@ -192,7 +222,7 @@ static void test_timeout_escalates_to_sigkill(void **state)
         sd_event *e = *state;
         _cleanup_free_ char *pidfile = tmp_path("stubborn.pid");
         _cleanup_free_ char *cmd = strdup_printf(
-            "trap '' TERM; sleep 100 & echo $! > %s; while :; do sleep 0.05; done", pidfile);
+            "trap '' TERM; " ORPHAN("100", "%s") "; while :; do sleep 0.05; done", pidfile);
         _cleanup_(command_freep) Command *c = NULL;
         Result res = {};
         usec_t start = now_usec(CLOCK_MONOTONIC);
@@ -201,6 +231,7 @@ static void test_timeout_escalates_to_sigkill(void **state)
 
         assert_int_equal(command_run(e, cmd, NULL, 400 * USEC_PER_MSEC, on_done, &res, &c), 0);
         child = wait_pid_file(e, pidfile);
+        wait_reparented(child);
         run_until(e, &res.done, 5 * USEC_PER_SEC);
         assert_true(res.done);
         assert_int_equal(res.status, -ETIME);
@@ -307,7 +338,7 @@ static void test_free_kills_running_group(void **state)
 {
         sd_event *e = *state;
         _cleanup_free_ char *pidfile = tmp_path("free.pid");
-        _cleanup_free_ char *cmd = strdup_printf("sleep 100 & echo $! > %s; wait", pidfile);
+        _cleanup_free_ char *cmd = strdup_printf(ORPHAN("100", "%s") "; sleep 100", pidfile);
         Command *c = NULL;
         Result res = {};
         pid_t shell, child;
@@ -315,6 +346,7 @@ static void test_free_kills_running_group(void **state)
         assert_int_equal(command_run(e, cmd, NULL, USEC_INFINITY, on_done, &res, &c), 0);
         shell = command_get_pid(c);
         child = wait_pid_file(e, pidfile);
+        wait_reparented(child);
         assert_null(command_free(c));
 
         /* The shell was reaped by command_free, its child by us. */
