@@ -279,7 +279,7 @@ static void test_list_params(void **state)
         /* Reload compares lists element by element. */
         assert_false(config_params_equal(&c->checks[0], &c->checks[1]));
         assert_true(config_params_equal(&c->checks[0], &c->checks[0]));
-        config_free(c);
+        config_unref(c);
 }
 
 static void test_plugin_paths(void **state)
