@@ -622,7 +622,7 @@ static void test_relative_key_file(void **state)
         c = load_ok(path);
         snprintf(expected, sizeof(expected), "%s/keys/peer.key", dir);
         assert_string_equal(c->key_file, expected);
-        config_free(c);
+        config_unref(c);
         assert_int_equal(chdir(saved), 0);
 }
 
