@@ -456,6 +456,19 @@ static uint32_t group_lists(struct vacataire_param *raw, size_t n, bool *listed,
                 }
                 ((struct vacataire_param *)item->list)[item->integer++] = raw[i];
         }
+        /* command=check_dummy command=0: values of mixed types are all the strings as typed. */
+        for (uint32_t k = 0; k < count; k++) {
+                struct vacataire_param *e = (struct vacataire_param *)items[k].list;
+                bool mixed = false;
+                if (items[k].type != VACATAIRE_PARAM_LIST)
+                        continue;
+                for (int64_t j = 1; j < items[k].integer; j++)
+                        mixed |= e[j].type != e[0].type;
+                for (int64_t j = 0; mixed && j < items[k].integer; j++)
+                        e[j] = (struct vacataire_param){.name = e[j].name,
+                                                        .type = VACATAIRE_PARAM_STRING,
+                                                        .string = e[j].string};
+        }
         return count;
 }
 
@@ -516,6 +529,7 @@ static int once(int argc, char **argv)
                         }
                         p->name = a;
                         parse_value(eq + 1, p);
+                        p->string = eq + 1; /* the text as typed, see group_lists() */
                         n_raw++;
                 } else
                         goto usage;

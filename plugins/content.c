@@ -2,26 +2,43 @@
 /*
  * content: an HTTP GET whose body must be exactly content_length bytes long. A page that renders
  * but is truncated or carries an error text in place of the content has the wrong length, which
- * a port check or a status code alone does not see.
+ * a port check or a status code alone does not see. It can also look for a text in the body
+ * (expect), accept other status codes, send request headers, trust a private CA, and HEAD.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "vacataire-plugin.h"
+
+#define EXPECT_SCAN_MAX (1024 * 1024) /* without content_length, expect is looked for this far */
 
 struct content {
         CURL *curl;
         char *url;
+        bool check_length;
         uint64_t content_length;
-        long status;
+        int64_t *status;
+        size_t n_status;
+        struct curl_slist *headers;
+        char *ca_file;
+        char *expect;
+        size_t expect_size;
         double timeout;
         /* Per run: */
         uint64_t received;
         bool too_long;
+        bool found;   /* expect was seen */
+        bool stopped; /* we stopped reading: all that counts is known */
+        char *tail;   /* the last expect_size - 1 bytes seen, for a match across two reads */
+        size_t tail_size;
         char curl_error[CURL_ERROR_SIZE];
 };
 
@@ -33,22 +50,55 @@ static void content_free(void *userdata)
                 return;
         if (c->curl)
                 curl_easy_cleanup(c->curl);
+        curl_slist_free_all(c->headers);
         free(c->url);
+        free(c->status);
+        free(c->ca_file);
+        free(c->expect);
+        free(c->tail);
         free(c);
 }
 
-/* Counts and drops the body; stops as soon as it is known to be too long (past length + 1, so an
- * off-by-one is still reported exactly) so that a huge body costs neither memory nor time. */
+/* Looks for expect in what came so far, keeping only the bytes a later match could start in. */
+static void scan_expect(struct content *c, const char *data, size_t n)
+{
+        size_t keep = c->expect_size - 1, total = c->tail_size + n;
+        char *window;
+
+        if (c->found || c->expect_size == 0)
+                return;
+        window = malloc(total);
+        if (!window)
+                return; /* not found, then: the run fails, it does not lie */
+        memcpy(window, c->tail, c->tail_size);
+        memcpy(window + c->tail_size, data, n);
+        if (memmem(window, total, c->expect, c->expect_size))
+                c->found = true;
+        c->tail_size = total < keep ? total : keep;
+        memcpy(c->tail, window + total - c->tail_size, c->tail_size);
+        free(window);
+}
+
+/* Counts the body, looks for expect in it, and drops it. Stops as soon as the outcome is known:
+ * once the body is too long (past length + 1, so an off-by-one is still reported exactly), or,
+ * without content_length, once expect is found or EXPECT_SCAN_MAX bytes went by, so that a huge
+ * body costs neither memory nor time. */
 static size_t write_body(char *data, size_t size, size_t nmemb, void *userdata)
 {
         struct content *c = userdata;
+        size_t n = nmemb * size;
 
-        c->received += (uint64_t)nmemb * size;
-        if (c->received > c->content_length + 1) {
+        c->received += (uint64_t)n;
+        if (c->check_length && c->received > c->content_length + 1) {
                 c->too_long = true;
                 return 0;
         }
-        return nmemb * size;
+        scan_expect(c, data, n);
+        if (!c->check_length && (c->found || c->received > EXPECT_SCAN_MAX)) {
+                c->stopped = true;
+                return 0;
+        }
+        return n;
 }
 
 /* libcurl's own socket() call does not set close-on-exec. */
@@ -58,19 +108,43 @@ static curl_socket_t open_socket(void *userdata, curlsocktype purpose,
         return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
 }
 
+static bool status_ok(const struct content *c, long status)
+{
+        for (size_t i = 0; i < c->n_status; i++)
+                if (c->status[i] == status)
+                        return true;
+        return false;
+}
+
+static void format_status(const struct content *c, char *buf, size_t size)
+{
+        size_t k = 0;
+
+        buf[0] = 0;
+        for (size_t i = 0; i < c->n_status && k < size; i++) {
+                int w = snprintf(buf + k, size - k, "%s%lld", i == 0 ? "" : " or ",
+                                 (long long)c->status[i]);
+                if (w < 0)
+                        break;
+                k += (size_t)w;
+        }
+}
+
 static int content_run(void *userdata, char *msg, size_t msg_size)
 {
         struct content *c = userdata;
+        char expected[128];
         long status = 0;
         CURLcode code;
 
         c->received = 0;
-        c->too_long = false;
+        c->too_long = c->found = c->stopped = false;
+        c->tail_size = 0;
         c->curl_error[0] = 0;
         code = curl_easy_perform(c->curl);
         (void)curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 
-        if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && c->too_long)) {
+        if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && (c->too_long || c->stopped))) {
                 const char *text = c->curl_error[0] ? c->curl_error : curl_easy_strerror(code);
                 if (code == CURLE_OPERATION_TIMEDOUT)
                         snprintf(msg, msg_size, "timed out after %.1f s: %s", c->timeout, text);
@@ -78,22 +152,37 @@ static int content_run(void *userdata, char *msg, size_t msg_size)
                         snprintf(msg, msg_size, "%s", text);
                 return VACATAIRE_CRITICAL;
         }
-        if (status != c->status) {
-                snprintf(msg, msg_size, "status %ld, expected %ld", status, c->status);
+        if (!status_ok(c, status)) {
+                format_status(c, expected, sizeof(expected));
+                snprintf(msg, msg_size, "status %ld, expected %s", status, expected);
                 return VACATAIRE_CRITICAL;
         }
-        if (c->too_long) {
+        if (c->check_length && c->too_long) {
                 snprintf(msg, msg_size, "body over %llu bytes, expected %llu",
                          (unsigned long long)c->content_length + 1,
                          (unsigned long long)c->content_length);
                 return VACATAIRE_CRITICAL;
         }
-        if (c->received != c->content_length) {
+        if (c->check_length && c->received != c->content_length) {
                 snprintf(msg, msg_size, "body %llu bytes, expected %llu",
                          (unsigned long long)c->received, (unsigned long long)c->content_length);
                 return VACATAIRE_CRITICAL;
         }
-        snprintf(msg, msg_size, "OK: %llu bytes", (unsigned long long)c->received);
+        if (c->expect && !c->found) {
+                if (c->stopped)
+                        snprintf(msg, msg_size, "\"%s\" not in the first %d bytes of the body",
+                                 c->expect, EXPECT_SCAN_MAX);
+                else
+                        snprintf(msg, msg_size, "\"%s\" not in the body (%llu bytes)", c->expect,
+                                 (unsigned long long)c->received);
+                return VACATAIRE_CRITICAL;
+        }
+        if (c->check_length)
+                snprintf(msg, msg_size, "OK: %llu bytes", (unsigned long long)c->received);
+        else if (c->expect)
+                snprintf(msg, msg_size, "OK: status %ld, body has \"%s\"", status, c->expect);
+        else
+                snprintf(msg, msg_size, "OK: status %ld", status);
         return VACATAIRE_OK;
 }
 
@@ -108,16 +197,55 @@ static void curl_init_once(void)
 static int bool_param(const struct vacataire_params *params, const char *name, bool def, bool *ret,
                       char *err, size_t err_size)
 {
-        const struct vacataire_param *p = vacataire_param_find(params, name);
+        int value = def;
+        int r = vacataire_param_boolean(params, name, &value, err, err_size);
 
-        *ret = def;
-        if (!p)
-                return 0;
-        if (p->type != VACATAIRE_PARAM_BOOL) {
-                snprintf(err, err_size, "params.%s: must be true or false", name);
-                return -EINVAL;
+        *ret = value;
+        return r < 0 ? r : 0;
+}
+
+static int copy_string(const char *s, char **ret, char *err, size_t err_size)
+{
+        *ret = strdup(s);
+        if (!*ret) {
+                snprintf(err, err_size, "out of memory");
+                return -ENOMEM;
         }
-        *ret = p->boolean;
+        return 0;
+}
+
+/* Request headers: "Name: value", one line each. */
+static int parse_headers(struct content *c, const struct vacataire_params *params, char *err,
+                         size_t err_size)
+{
+        char **headers = NULL;
+        size_t n = 0;
+        int r;
+
+        r = vacataire_param_string_list(params, "headers", 1, &headers, &n, err, err_size);
+        if (r <= 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                const char *h = headers[i], *colon = strchr(h, ':');
+                struct curl_slist *l;
+                bool ok = colon && colon != h && !strpbrk(h, "\r\n");
+                for (const char *p = h; ok && p < colon; p++)
+                        ok = *p > ' ' && *p < 0x7f;
+                if (!ok) {
+                        snprintf(err, err_size,
+                                 "params.headers: must be \"Name: value\" lines, not \"%s\"", h);
+                        vacataire_strv_free(headers);
+                        return -EINVAL;
+                }
+                l = curl_slist_append(c->headers, h);
+                if (!l) {
+                        vacataire_strv_free(headers);
+                        snprintf(err, err_size, "out of memory");
+                        return -ENOMEM;
+                }
+                c->headers = l;
+        }
+        vacataire_strv_free(headers);
         return 0;
 }
 
@@ -149,19 +277,23 @@ static int check_url(const char *url, char *err, size_t err_size)
 static int content_configure_into(struct content *c, const struct vacataire_params *params,
                                   double timeout, char *err, size_t err_size)
 {
-        static const char *const known[] = {"url",        "content_length",   "status",
-                                            "tls_verify", "follow_redirects", NULL};
+        static const char *const known[] = {
+            "url",    "content_length", "status", "tls_verify", "follow_redirects",
+            "method", "headers",        "expect", "ca_file",    NULL};
+        static const char *const methods[] = {"GET", "HEAD", NULL};
         const struct vacataire_param *p;
-        const char *unknown;
+        const char *unknown, *url = NULL, *expect = NULL, *ca_file = NULL;
         bool tls_verify, follow_redirects;
+        int method = 0;
+        int64_t length = 0;
         long timeout_ms;
-        int r;
+        int r, has_status;
 
         unknown = vacataire_params_unknown(params, known);
         if (unknown) {
                 snprintf(err, err_size,
                          "params.%s: unknown parameter (known: url, content_length, status, "
-                         "tls_verify, follow_redirects)",
+                         "tls_verify, follow_redirects, method, headers, expect, ca_file)",
                          unknown);
                 return -EINVAL;
         }
@@ -175,35 +307,82 @@ static int content_configure_into(struct content *c, const struct vacataire_para
                 snprintf(err, err_size, "params.url: must be a string");
                 return -EINVAL;
         }
-        r = check_url(p->string, err, err_size);
+        url = p->string;
+        r = check_url(url, err, err_size);
         if (r < 0)
                 return r;
-        c->url = strdup(p->string);
-        if (!c->url) {
-                snprintf(err, err_size, "out of memory");
-                return -ENOMEM;
-        }
+        if ((r = copy_string(url, &c->url, err, err_size)) < 0)
+                return r;
 
-        p = vacataire_param_find(params, "content_length");
-        if (!p) {
-                snprintf(err, err_size, "params.content_length: missing");
-                return -EINVAL;
+        r = vacataire_param_choice(params, "method", methods, &method, err, err_size);
+        if (r < 0)
+                return r;
+        has_status = vacataire_param_integer_list(params, "status", 1, 100, 599, &c->status,
+                                                  &c->n_status, err, err_size);
+        if (has_status < 0)
+                return has_status;
+        if (has_status == 0 || c->n_status == 0) {
+                free(c->status);
+                c->status = calloc(1, sizeof(*c->status));
+                if (!c->status) {
+                        snprintf(err, err_size, "out of memory");
+                        return -ENOMEM;
+                }
+                c->status[0] = 200;
+                c->n_status = 1;
         }
-        if (p->type != VACATAIRE_PARAM_INT || p->integer < 0 || p->integer == INT64_MAX) {
-                snprintf(err, err_size, "params.content_length: must be an integer >= 0");
-                return -EINVAL;
-        }
-        c->content_length = (uint64_t)p->integer;
-
-        c->status = 200;
-        p = vacataire_param_find(params, "status");
-        if (p) {
-                if (p->type != VACATAIRE_PARAM_INT || p->integer < 100 || p->integer > 599) {
-                        snprintf(err, err_size,
-                                 "params.status: must be an HTTP status code (100 to 599)");
+        r = vacataire_param_string(params, "expect", &expect, err, err_size);
+        if (r < 0)
+                return r;
+        if (expect) {
+                if (method == 1) {
+                        snprintf(err, err_size, "params.expect: a HEAD reply has no body");
                         return -EINVAL;
                 }
-                c->status = (long)p->integer;
+                if ((r = copy_string(expect, &c->expect, err, err_size)) < 0)
+                        return r;
+                c->expect_size = strlen(expect);
+                c->tail = malloc(c->expect_size);
+                if (!c->tail) {
+                        snprintf(err, err_size, "out of memory");
+                        return -ENOMEM;
+                }
+        }
+
+        /* The exact length is the point of this plugin: it may be left out only when something
+         * else is checked. */
+        r = vacataire_param_integer(params, "content_length", 0, INT64_MAX, &length, err, err_size);
+        if (r > 0 && length == INT64_MAX) /* length + 1 must fit */
+                r = vacataire_param_integer(params, "content_length", 0, INT64_MAX - 1, &length,
+                                            err, err_size);
+        if (r < 0)
+                return r;
+        if (r > 0 && method == 1) {
+                snprintf(err, err_size, "params.content_length: a HEAD reply has no body");
+                return -EINVAL;
+        }
+        if (r == 0 && !expect && has_status == 0 && method != 1) {
+                snprintf(err, err_size,
+                         "params.content_length: missing (or give expect or "
+                         "status)");
+                return -EINVAL;
+        }
+        c->check_length = r > 0;
+        c->content_length = (uint64_t)length;
+
+        if ((r = parse_headers(c, params, err, err_size)) < 0)
+                return r;
+        r = vacataire_param_string(params, "ca_file", &ca_file, err, err_size);
+        if (r < 0)
+                return r;
+        if (ca_file) {
+                if (access(ca_file, R_OK) < 0) {
+                        snprintf(err, err_size, "params.ca_file: cannot read %s: %s", ca_file,
+                                 strerror(errno));
+                        return -EINVAL;
+                }
+                if ((r = copy_string(ca_file, &c->ca_file, err, err_size)) < 0)
+                        return r;
         }
 
         if ((r = bool_param(params, "tls_verify", true, &tls_verify, err, err_size)) < 0 ||
@@ -249,7 +428,10 @@ static int content_configure_into(struct content *c, const struct vacataire_para
             curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "vacataire-content/1") != CURLE_OK ||
             curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->curl_error) != CURLE_OK ||
             curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, write_body) != CURLE_OK ||
-            curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, c) != CURLE_OK) {
+            curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, c) != CURLE_OK ||
+            curl_easy_setopt(c->curl, CURLOPT_NOBODY, method == 1 ? 1L : 0L) != CURLE_OK ||
+            curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers) != CURLE_OK ||
+            (c->ca_file && curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file) != CURLE_OK)) {
                 snprintf(err, err_size, "libcurl refused an option (libcurl too old?)");
                 return -ENOTSUP;
         }
@@ -276,5 +458,6 @@ static int content_configure(const struct vacataire_params *params, double timeo
         return 0;
 }
 
-VACATAIRE_PLUGIN_DEFINE("content", "HTTP GET whose body must be exactly content_length bytes",
+VACATAIRE_PLUGIN_DEFINE("content",
+                        "HTTP GET whose body must be exactly content_length bytes (or hold a text)",
                         content_configure, content_run, content_free);

@@ -10,6 +10,11 @@ line of stdout, then answers until killed.
   /truncated/N    Content-Length: N, but only N-1 bytes, then close
   /endless        200, no Content-Length, bytes until the client goes away
   /hang           reads the request and never answers
+  /text/WORD      200, "<html>state: WORD</html>" (WORD may be percent-encoded)
+  /header/NAME    200 with the value of the request's header NAME as the body, 404 without it
+  /big-text/N     200, N bytes of 'x' then "MARK", no Content-Length
+
+HEAD is answered like GET, without the body.
   POST /echo      200, the request body back (Content-Type kept)
 
 Usage: http-fixture.py [--tls CERT KEY]
@@ -19,6 +24,7 @@ import socketserver
 import ssl
 import sys
 import time
+import urllib.parse
 
 CHUNK = b"x" * 65536
 
@@ -29,11 +35,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # quiet: tests read only the port from stdout
         pass
 
+    head = False
+
+    def write(self, data):
+        if not self.head:
+            self.wfile.write(data)
+
     def body(self, n):
         while n > 0:
             k = min(n, len(CHUNK))
-            self.wfile.write(CHUNK[:k])
+            self.write(CHUNK[:k])
             n -= k
+
+    def fixed(self, code, data):
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.write(data)
+
+    def do_HEAD(self):
+        self.head = True
+        self.do_GET()
 
     def do_GET(self):
         parts = self.path.strip("/").split("/")
@@ -53,7 +75,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.send_response(arg)
                 self.send_header("Content-Length", "5")
                 self.end_headers()
-                self.wfile.write(b"error")
+                self.write(b"error")
             elif route == "redirect":
                 self.send_response(302)
                 self.send_header("Location", "/bytes/%d" % arg)
@@ -67,8 +89,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             elif route == "endless":
                 self.send_response(200)
                 self.end_headers()
-                while True:
+                while not self.head:
                     self.wfile.write(CHUNK)
+            elif route == "text" and len(parts) > 1:
+                word = urllib.parse.unquote(parts[1])
+                self.fixed(200, ("<html>state: %s</html>" % word).encode())
+            elif route == "header" and len(parts) > 1:
+                value = self.headers.get(parts[1])
+                self.fixed(200 if value is not None else 404, (value or "none").encode())
+            elif route == "big-text":
+                self.send_response(200)
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.body(arg)
+                self.write(b"MARK")
             elif route == "hang":
                 time.sleep(3600)
             else:

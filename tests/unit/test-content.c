@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "plugin.h"
+#include "spawn-server.h"
 
 #define FIXTURE TEST_SOURCE_DIR "/tests/lib/http-fixture.py"
 
@@ -27,54 +28,9 @@ static int server_port;
             .name = (n), .type = VACATAIRE_PARAM_INT, .integer = (v), .number = (v)})
 #define BOOL(n, v)                                                                                 \
         ((struct vacataire_param){.name = (n), .type = VACATAIRE_PARAM_BOOL, .boolean = (v)})
-
-/* Starts the fixture server and reads the port it prints; -1 if it does not come up in 10 s. */
-static pid_t start_server(char *const argv[], int *ret_port)
-{
-        char line[32] = "";
-        size_t n = 0;
-        int fds[2];
-        pid_t pid;
-
-        if (pipe2(fds, O_CLOEXEC) < 0)
-                return -1;
-        pid = fork();
-        if (pid < 0)
-                return -1;
-        if (pid == 0) {
-                dup2(fds[1], STDOUT_FILENO);
-                execvp(argv[0], argv);
-                _exit(127);
-        }
-        close(fds[1]);
-        while (n + 1 < sizeof(line) && !strchr(line, '\n')) {
-                struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
-                ssize_t k;
-                if (poll(&pfd, 1, 10000) <= 0)
-                        break;
-                k = read(fds[0], line + n, sizeof(line) - 1 - n);
-                if (k <= 0)
-                        break;
-                n += (size_t)k;
-                line[n] = 0;
-        }
-        close(fds[0]);
-        *ret_port = atoi(line);
-        if (*ret_port <= 0) {
-                kill(pid, SIGKILL);
-                waitpid(pid, NULL, 0);
-                return -1;
-        }
-        return pid;
-}
-
-static void stop_server(pid_t pid)
-{
-        if (pid <= 0)
-                return;
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-}
+#define LIST(n, a)                                                                                 \
+        ((struct vacataire_param){                                                                 \
+            .name = (n), .type = VACATAIRE_PARAM_LIST, .integer = ELEMENTSOF(a), .list = (a)})
 
 static int setup(void **state)
 {
@@ -277,6 +233,84 @@ static void test_repeated_runs(void **state)
         plugin->api->free(plugin_state);
 }
 
+/* Without content_length: only the criteria given count. */
+#define CHECK_ONLY(result, message, path, ...)                                                     \
+        do {                                                                                       \
+                const struct vacataire_param items_[] = {STR("url", url(path)), __VA_ARGS__};      \
+                char msg_[512];                                                                    \
+                assert_int_equal(run_check(items_, ELEMENTSOF(items_), 5.0, msg_, sizeof(msg_)),   \
+                                 result);                                                          \
+                assert_string_equal(msg_, message);                                                \
+        } while (0)
+
+static void test_status_list(void **state)
+{
+        const struct vacataire_param codes[] = {INT("status", 200), INT("status", 503)};
+
+        CHECK(VACATAIRE_OK, "OK: 5 bytes", "/status/503", 5, LIST("status", codes));
+        CHECK(VACATAIRE_CRITICAL, "status 404, expected 200 or 503", "/status/404", 5,
+              LIST("status", codes));
+        /* A status alone is enough of a criterion. */
+        CHECK_ONLY(VACATAIRE_OK, "OK: status 503", "/status/503", LIST("status", codes));
+        CHECK_ONLY(VACATAIRE_CRITICAL, "status 500, expected 200 or 503", "/status/500",
+                   LIST("status", codes));
+}
+
+static void test_expect(void **state)
+{
+        CHECK_ONLY(VACATAIRE_OK, "OK: status 200, body has \"state: ready\"", "/text/ready",
+                   STR("expect", "state: ready"));
+        CHECK_ONLY(VACATAIRE_CRITICAL, "\"state: ready\" not in the body (28 bytes)",
+                   "/text/degraded", STR("expect", "state: ready"));
+        /* Both criteria: the length and the text. */
+        CHECK(VACATAIRE_OK, "OK: 25 bytes", "/text/ready", 25, STR("expect", "ready"));
+        CHECK(VACATAIRE_CRITICAL, "\"down\" not in the body (25 bytes)", "/text/ready", 25,
+              STR("expect", "down"));
+        CHECK(VACATAIRE_CRITICAL, "body 25 bytes, expected 26", "/text/ready", 26,
+              STR("expect", "ready"));
+        /* A text after several 64 KiB reads, and one split between two reads. */
+        CHECK_ONLY(VACATAIRE_OK, "OK: status 200, body has \"MARK\"", "/big-text/200000",
+                   STR("expect", "MARK"));
+        CHECK_ONLY(VACATAIRE_OK, "OK: status 200, body has \"xxMARK\"", "/big-text/65534",
+                   STR("expect", "xxMARK"));
+        CHECK_ONLY(VACATAIRE_CRITICAL, "\"MARK\" not in the first 1048576 bytes of the body",
+                   "/big-text/3000000", STR("expect", "MARK"));
+}
+
+/* A body that never ends and never has the text: reading stops at 1 MiB, not at the timeout. */
+static void test_expect_endless_stops_early(void **state)
+{
+        const struct vacataire_param items[] = {STR("url", url("/endless")), STR("expect", "z")};
+        char msg[512];
+        double start = now_seconds();
+
+        assert_int_equal(run_check(items, ELEMENTSOF(items), 10.0, msg, sizeof(msg)),
+                         VACATAIRE_CRITICAL);
+        assert_string_equal(msg, "\"z\" not in the first 1048576 bytes of the body");
+        assert_true(now_seconds() - start < 5.0);
+}
+
+static void test_headers_and_head(void **state)
+{
+        const struct vacataire_param two[] = {STR("headers", "X-Probe: yes"),
+                                              STR("headers", "X-Other: 2")};
+
+        CHECK_ONLY(VACATAIRE_OK, "OK: status 200, body has \"yes\"", "/header/X-Probe",
+                   LIST("headers", two), STR("expect", "yes"));
+        CHECK_ONLY(VACATAIRE_OK, "OK: status 200, body has \"2\"", "/header/X-Other",
+                   LIST("headers", two), STR("expect", "2"));
+        CHECK_ONLY(VACATAIRE_OK, "OK: status 200, body has \"vhost.example\"", "/header/Host",
+                   STR("headers", "Host: vhost.example"), STR("expect", "vhost.example"));
+        CHECK_ONLY(VACATAIRE_CRITICAL, "status 404, expected 200", "/header/X-Probe",
+                   STR("expect", "yes"));
+
+        CHECK_ONLY(VACATAIRE_OK, "OK: status 200", "/bytes/1234", STR("method", "HEAD"));
+        CHECK_ONLY(VACATAIRE_CRITICAL, "status 503, expected 200", "/status/503",
+                   STR("method", "HEAD"));
+        /* HEAD of a body that never ends costs nothing. */
+        CHECK_ONLY(VACATAIRE_OK, "OK: status 200", "/endless", STR("method", "HEAD"));
+}
+
 static int run_quiet(char *const argv[])
 {
         int status;
@@ -349,12 +383,94 @@ static void test_tls(void **state)
         rmdir(dir);
 }
 
+/* A server certificate from a private CA: refused by default, accepted with ca_file. */
+static void test_tls_ca(void **state)
+{
+        char dir[] = "/tmp/vc-test-content-XXXXXX", path[8][160], u[128], msg[512];
+        const char *names[] = {"ca.key",     "ca.pem",  "server.key", "server.csr",
+                               "server.pem", "san.ext", "ca.srl",     NULL};
+        int port;
+        pid_t pid;
+        FILE *f;
+
+        assert_non_null(mkdtemp(dir));
+        for (int i = 0; names[i]; i++)
+                snprintf(path[i], sizeof(path[i]), "%s/%s", dir, names[i]);
+        f = fopen(path[5], "we");
+        assert_non_null(f);
+        fputs("subjectAltName = IP:127.0.0.1\n", f);
+        fclose(f);
+        char *ca[] = {"openssl",
+                      "req",
+                      "-x509",
+                      "-newkey",
+                      "ec",
+                      "-pkeyopt",
+                      "ec_paramgen_curve:prime256v1",
+                      "-nodes",
+                      "-keyout",
+                      path[0],
+                      "-out",
+                      path[1],
+                      "-subj",
+                      "/CN=vacataire test CA",
+                      "-days",
+                      "1",
+                      NULL};
+        char *csr[] = {"openssl",       "req",
+                       "-newkey",       "ec",
+                       "-pkeyopt",      "ec_paramgen_curve:prime256v1",
+                       "-nodes",        "-keyout",
+                       path[2],         "-out",
+                       path[3],         "-subj",
+                       "/CN=127.0.0.1", NULL};
+        char *sign[] = {"openssl",   "x509",     "-req",   "-in",   path[3],
+                        "-CA",       path[1],    "-CAkey", path[0], "-CAcreateserial",
+                        "-CAserial", path[6],    "-out",   path[4], "-days",
+                        "1",         "-extfile", path[5],  NULL};
+        if (run_quiet(ca) != 0) {
+                unlink(path[5]);
+                rmdir(dir);
+                skip(); /* no openssl command on this host */
+        }
+        assert_int_equal(run_quiet(csr), 0);
+        assert_int_equal(run_quiet(sign), 0);
+        char *argv[] = {"python3", FIXTURE, "--tls", path[4], path[2], NULL};
+        pid = start_server(argv, &port);
+        assert_true(pid > 0);
+        snprintf(u, sizeof(u), "https://127.0.0.1:%d/text/secure", port);
+
+        const struct vacataire_param system_cas[] = {STR("url", u), STR("expect", "secure")};
+        assert_int_equal(run_check(system_cas, ELEMENTSOF(system_cas), 5.0, msg, sizeof(msg)),
+                         VACATAIRE_CRITICAL);
+        assert_non_null(strstr(msg, "SSL certificate problem"));
+
+        const struct vacataire_param private_ca[] = {STR("url", u), STR("expect", "secure"),
+                                                     STR("ca_file", path[1])};
+        assert_int_equal(run_check(private_ca, ELEMENTSOF(private_ca), 5.0, msg, sizeof(msg)),
+                         VACATAIRE_OK);
+        assert_string_equal(msg, "OK: status 200, body has \"secure\"");
+
+        /* The CA vouches for 127.0.0.1 only: another name is still refused. */
+        snprintf(u, sizeof(u), "https://localhost:%d/text/secure", port);
+        const struct vacataire_param wrong_name[] = {STR("url", u), STR("expect", "secure"),
+                                                     STR("ca_file", path[1])};
+        assert_int_equal(run_check(wrong_name, ELEMENTSOF(wrong_name), 5.0, msg, sizeof(msg)),
+                         VACATAIRE_CRITICAL);
+
+        stop_server(pid);
+        for (int i = 0; names[i]; i++)
+                unlink(path[i]);
+        rmdir(dir);
+}
+
 static void test_param_errors(void **state)
 {
         CONFIGURE_ERROR("params.url: missing", INT("content_length", 3));
-        CONFIGURE_ERROR("params.content_length: missing", STR("url", "http://127.0.0.1/"));
+        CONFIGURE_ERROR("params.content_length: missing (or give expect or status)",
+                        STR("url", "http://127.0.0.1/"));
         CONFIGURE_ERROR("params.uri: unknown parameter (known: url, content_length, status, "
-                        "tls_verify, follow_redirects)",
+                        "tls_verify, follow_redirects, method, headers, expect, ca_file)",
                         STR("uri", "http://127.0.0.1/"), INT("content_length", 3));
         CONFIGURE_ERROR("params.url: must be a string", INT("url", 3), INT("content_length", 3));
         CONFIGURE_ERROR("params.url: must start with http:// or https://",
@@ -377,9 +493,38 @@ static void test_param_errors(void **state)
                         STR("url", "http://127.0.0.1/"), INT("content_length", -1));
         CONFIGURE_ERROR("params.content_length: must be an integer >= 0",
                         STR("url", "http://127.0.0.1/"), STR("content_length", "1234"));
-        CONFIGURE_ERROR("params.status: must be an HTTP status code (100 to 599)",
+        CONFIGURE_ERROR("params.status: must be an integer from 100 to 599 or a list of them",
                         STR("url", "http://127.0.0.1/"), INT("content_length", 3),
                         INT("status", 99));
+        {
+                const struct vacataire_param codes[] = {INT("status", 200), STR("status", "301")};
+                CONFIGURE_ERROR(
+                    "params.status: must be an integer from 100 to 599 or a list of them",
+                    STR("url", "http://127.0.0.1/"), INT("content_length", 3),
+                    LIST("status", codes));
+                const struct vacataire_param bad[] = {STR("headers", "X-Ok: 1"),
+                                                      STR("headers", "no colon")};
+                CONFIGURE_ERROR("params.headers: must be \"Name: value\" lines, not \"no colon\"",
+                                STR("url", "http://127.0.0.1/"), INT("content_length", 3),
+                                LIST("headers", bad));
+        }
+        CONFIGURE_ERROR("params.headers: must be \"Name: value\" lines, not \"Bad Name: x\"",
+                        STR("url", "http://127.0.0.1/"), INT("content_length", 3),
+                        STR("headers", "Bad Name: x"));
+        CONFIGURE_ERROR("params.method: must be \"GET\" or \"HEAD\"",
+                        STR("url", "http://127.0.0.1/"), INT("content_length", 3),
+                        STR("method", "POST"));
+        CONFIGURE_ERROR("params.content_length: a HEAD reply has no body",
+                        STR("url", "http://127.0.0.1/"), INT("content_length", 3),
+                        STR("method", "HEAD"));
+        CONFIGURE_ERROR("params.expect: a HEAD reply has no body", STR("url", "http://127.0.0.1/"),
+                        STR("expect", "x"), STR("method", "HEAD"));
+        CONFIGURE_ERROR("params.expect: must be a non-empty string",
+                        STR("url", "http://127.0.0.1/"), STR("expect", ""));
+        CONFIGURE_ERROR("params.ca_file: cannot read /nonexistent/ca.pem: No such file or "
+                        "directory",
+                        STR("url", "https://127.0.0.1/"), INT("content_length", 3),
+                        STR("ca_file", "/nonexistent/ca.pem"));
         CONFIGURE_ERROR("params.tls_verify: must be true or false", STR("url", "http://127.0.0.1/"),
                         INT("content_length", 3), STR("tls_verify", "no"));
         CONFIGURE_ERROR("params.follow_redirects: must be true or false",
@@ -400,6 +545,11 @@ int main(void)
             cmocka_unit_test(test_closed_port),
             cmocka_unit_test(test_repeated_runs),
             cmocka_unit_test(test_tls),
+            cmocka_unit_test(test_tls_ca),
+            cmocka_unit_test(test_status_list),
+            cmocka_unit_test(test_expect),
+            cmocka_unit_test(test_expect_endless_stops_early),
+            cmocka_unit_test(test_headers_and_head),
             cmocka_unit_test(test_param_errors),
         };
         /* A server that goes away mid-test must not kill the test with SIGPIPE. */
