@@ -149,7 +149,7 @@ static void check_kill_checker(Check *c)
         if (c->pid <= 0 || c->killing)
                 return;
         c->killing = true;
-        (void)kill(c->pid, SIGKILL);
+        checker_kill(c->pid);
 }
 
 static void check_start_run(Check *c)
@@ -329,6 +329,8 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 static void check_close_checker(Check *c)
 {
         c->io_source = sd_event_source_disable_unref(c->io_source);
+        /* What the plugin forked goes with it, while the checker's pid still holds the group. */
+        checker_kill(c->pid);
         /* The child source owns the process: dropping it kills and reaps it if still there. */
         c->child_source = sd_event_source_disable_unref(c->child_source);
         if (c->fd >= 0)
@@ -422,12 +424,12 @@ static int check_spawn_checker(Check *c)
 {
         int r;
 
-        r = checker_spawn(c->checker_path, c->cfg->name, &c->pid, &c->fd);
+        r = checker_spawn(c->checker_path, c->cfg, &c->pid, &c->fd);
         if (r < 0)
                 return r;
         r = sd_event_add_child(c->event, &c->child_source, c->pid, WEXITED, on_child, c);
         if (r < 0) {
-                (void)kill(c->pid, SIGKILL);
+                checker_kill(c->pid);
                 (void)waitpid(c->pid, NULL, 0);
                 check_close_checker(c);
                 return r;

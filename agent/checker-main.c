@@ -4,8 +4,10 @@
  * in the daemon. A plugin that hangs is killed, one that crashes is restarted, and neither can
  * stop the daemon's heartbeats.
  *
- *   vacataire-checker --serve NAME
- *           started by the daemon, one process per check (NAME is only there for ps)
+ *   vacataire-checker --serve NAME [--memory-limit BYTES]
+ *           started by the daemon, one process per check (NAME is only there for ps), in a
+ *           process group of its own; the plugin may grow the address space by BYTES (0: no
+ *           limit) and whatever it forks dies with the checker (checker-guard.c)
  *   vacataire-checker --once PLUGIN_PATH [name=value ...] [--timeout SECONDS]
  *           for humans and tests: load, configure, run once, print "<result>: <message>"
  *           (and " | <perfdata>" if any); a name given twice, or as name[]=value, is a list;
@@ -39,6 +41,7 @@
 #include <sys/time.h>
 #include <sys/uio.h>
 
+#include "checker-guard.h"
 #include "checker-protocol.h"
 #include "plugin.h"
 
@@ -330,7 +333,7 @@ static int send_result(int fd, const struct checker_result *h, const char *msg,
         }
 }
 
-static int serve(void)
+static int serve(uint64_t memory_limit)
 {
         int watched[CHECKER_WATCH_MAX];
         unsigned n_watched = 0;
@@ -345,6 +348,12 @@ static int serve(void)
         ssize_t n;
         int r;
 
+        r = checker_guard_setup(memory_limit);
+        if (r < 0) {
+                fprintf(stderr, "vacataire-checker: cannot set up process limits: %s\n",
+                        strerror(-r));
+                return 1;
+        }
         buf = malloc(CHECKER_CONFIGURE_MAX);
         if (!buf)
                 return 1;
@@ -388,7 +397,21 @@ static int serve(void)
                 if (n != (ssize_t)sizeof(run) || run.type != CHECKER_MSG_RUN)
                         return 1;
                 reply.id = run.id;
+                checker_guard_begin_run(run.id);
                 reply.result = run_plugin(plugin, state, msg, perfdata);
+                if (checker_guard_limit_reached()) {
+                        /* Its allocations failed: whatever it answered, the check fails, and
+                         * a fresh process takes over (this one's peak stays at the limit). */
+                        char limit[32], failed[CHECKER_RESULT_MAX + 64];
+                        checker_guard_format_bytes(memory_limit, limit, sizeof(limit));
+                        snprintf(failed, sizeof(failed),
+                                 "plugin exceeded memory_limit (%s): %.200s", limit,
+                                 msg[0] ? msg : "no message");
+                        reply.result = VACATAIRE_CRITICAL;
+                        failed[CHECKER_RESULT_MAX - 1] = 0;
+                        (void)send_result(CHECKER_FD, &reply, failed, "");
+                        return CHECKER_EXIT_MEMORY_LIMIT;
+                }
                 n_watched = plugin_watch(plugin, state, watched);
                 if (send_result(CHECKER_FD, &reply, msg, perfdata) < 0)
                         return 1;
@@ -581,8 +604,15 @@ usage:
 
 int main(int argc, char **argv)
 {
-        if (argc >= 2 && streq(argv[1], "--serve"))
-                return serve();
+        if (argc >= 2 && streq(argv[1], "--serve")) {
+                uint64_t limit = 0;
+                if (argc >= 5 && streq(argv[3], "--memory-limit") &&
+                    checker_guard_parse_bytes(argv[4], &limit) < 0) {
+                        fprintf(stderr, "vacataire-checker: invalid memory limit: %s\n", argv[4]);
+                        return 1;
+                }
+                return serve(limit);
+        }
         if (argc >= 2 && streq(argv[1], "--once"))
                 return once(argc - 2, argv + 2);
         if (argc >= 2 && (streq(argv[1], "--help") || streq(argv[1], "-h"))) {

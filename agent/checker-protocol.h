@@ -16,6 +16,8 @@
 #define CHECKER_ERROR_MAX        1024u /* configure error message, NUL included */
 #define CHECKER_WATCH_MAX        64u   /* fds a plugin's watch() may hand the checker */
 #define CHECKER_PERFDATA_MAX     1024u /* result perfdata, NUL included */
+/* The checker's exit status after its plugin hit memory_limit (it answered the run first). */
+#define CHECKER_EXIT_MEMORY_LIMIT 86
 
 enum checker_message_type {
         CHECKER_MSG_CONFIGURE = 1,   /* daemon -> checker, first message */

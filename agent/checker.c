@@ -2,6 +2,7 @@
 #include "checker.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -25,7 +26,12 @@ static _Noreturn void checker_exec(const char *path, char *const argv[], int fd,
                 if (sig != SIGKILL && sig != SIGSTOP)
                         (void)sigaction(sig, &sa, NULL);
 
-        /* Die with the daemon; if it already died, our parent is no longer the one we know. */
+        /* A group of its own, so that whatever the plugin forks is killed with it (kill(-pid)).
+         * The parent sets it too: whichever runs first, the group exists before any kill. */
+        (void)setpgid(0, 0);
+        /* Die with the daemon; if it already died, our parent is no longer the one we know.
+         * vacataire-checker replaces SIGKILL with SIGTERM once it has a handler that takes
+         * the plugin's children along. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                 _exit(127);
 
@@ -44,9 +50,15 @@ static _Noreturn void checker_exec(const char *path, char *const argv[], int fd,
         _exit(127);
 }
 
-int checker_spawn(const char *checker_path, const char *check_name, pid_t *ret_pid, int *ret_fd)
+int checker_spawn(const char *checker_path, const ConfigCheck *cfg, pid_t *ret_pid, int *ret_fd)
 {
-        char *argv[] = {(char *)"vacataire-checker", (char *)"--serve", (char *)check_name, NULL};
+        char limit[32];
+        char *argv[] = {(char *)"vacataire-checker",
+                        (char *)"--serve",
+                        cfg->name,
+                        (char *)"--memory-limit",
+                        limit,
+                        NULL};
         _cleanup_close_ int ours = -1, theirs = -1;
         pid_t parent = getpid(), pid;
         int pair[2], r;
@@ -60,11 +72,13 @@ int checker_spawn(const char *checker_path, const char *check_name, pid_t *ret_p
         if (r < 0)
                 return r;
 
+        snprintf(limit, sizeof(limit), "%" PRIu64, cfg->memory_limit);
         pid = fork();
         if (pid < 0)
                 return -errno;
         if (pid == 0)
                 checker_exec(checker_path, argv, theirs, parent);
+        (void)setpgid(pid, pid);
 
         *ret_pid = pid;
         *ret_fd = TAKE_FD(ours);
@@ -147,10 +161,22 @@ int checker_configure_message(const ConfigCheck *cfg, void **ret, size_t *ret_si
         return 0;
 }
 
+void checker_kill(pid_t pid)
+{
+        if (pid <= 0)
+                return;
+        /* The group first: the checker, still unreaped at worst a zombie, keeps its pid, so the
+         * group id cannot have been reused. Then the pid alone, in case setpgid() failed. */
+        (void)kill(-pid, SIGKILL);
+        (void)kill(pid, SIGKILL);
+}
+
 void checker_describe_exit(int code, int status, char *buf, size_t size)
 {
         if (code == CLD_KILLED || code == CLD_DUMPED)
                 snprintf(buf, size, "plugin crashed: signal %d (%s)", status, strsignal(status));
+        else if (status == CHECKER_EXIT_MEMORY_LIMIT)
+                snprintf(buf, size, "plugin exceeded memory_limit");
         else
                 snprintf(buf, size, "checker exited with status %d", status);
 }

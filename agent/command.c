@@ -209,6 +209,24 @@ static int command_max_fd(void)
         return (int)rl.rlim_cur;
 }
 
+/* Nothing here fails for a valid source; from here on the loop holds the only references and
+ * c->*_source are borrowed. */
+static void command_make_floating(Command *c)
+{
+        sd_event_source *sources[] = {c->child_source, c->timer_source};
+
+        c->floating = true;
+        for (size_t i = 0; i < ELEMENTSOF(sources); i++) {
+                if (!sources[i])
+                        continue;
+                (void)sd_event_source_set_destroy_callback(sources[i],
+                                                           command_floating_source_destroyed);
+                (void)sd_event_source_set_floating(sources[i], true);
+                sd_event_source_unref(sources[i]);
+                c->n_floating_sources++;
+        }
+}
+
 static int command_add_sources(Command *c, sd_event *e, usec_t timeout)
 {
         int r;
@@ -226,21 +244,8 @@ static int command_add_sources(Command *c, sd_event *e, usec_t timeout)
                 (void)sd_event_source_set_description(c->timer_source, "command-timeout");
         }
 
-        if (!c->floating)
-                return 0;
-
-        /* Nothing below fails for a valid source; from here on the loop holds the only
-         * references and c->*_source are borrowed. */
-        sd_event_source *sources[] = {c->child_source, c->timer_source};
-        for (size_t i = 0; i < ELEMENTSOF(sources); i++) {
-                if (!sources[i])
-                        continue;
-                (void)sd_event_source_set_destroy_callback(sources[i],
-                                                           command_floating_source_destroyed);
-                (void)sd_event_source_set_floating(sources[i], true);
-                sd_event_source_unref(sources[i]);
-                c->n_floating_sources++;
-        }
+        if (c->floating)
+                command_make_floating(c);
         return 0;
 }
 
@@ -363,6 +368,18 @@ Command *command_free(Command *c)
         }
         command_free_memory(c);
         return NULL;
+}
+
+void command_disown(Command *c)
+{
+        if (!c || c->floating)
+                return;
+        c->done = NULL;
+        if (c->exited || !c->child_source) {
+                command_free(c);
+                return;
+        }
+        command_make_floating(c);
 }
 
 pid_t command_get_pid(const Command *c)

@@ -37,6 +37,10 @@ void command_release(Command *c);
 Command *command_free(Command *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Command *, command_free);
 
+/* Gives up an owned command without killing it: it runs on as if started fire-and-forget,
+ * done is never called, and the loop frees it. */
+void command_disown(Command *c);
+
 pid_t command_get_pid(const Command *c);
 const char *command_get_shell_command(const Command *c);
 

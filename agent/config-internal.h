@@ -50,6 +50,11 @@ int conf_read_group(ConfigParser *p, const config_setting_t *parent, const char 
                     bool required, const config_setting_t **ret);
 int conf_read_string(ConfigParser *p, const config_setting_t *group, const char *name,
                      bool required, char **ret);
+/* The kernel's MAX_ARG_STRLEN (32 pages of 4 KiB): the longest single execve() argument. */
+#define CONFIG_COMMAND_MAX 131072u
+/* A shell command: a non-empty string that execve() can pass to /bin/sh -c. */
+int conf_read_command(ConfigParser *p, const config_setting_t *group, const char *name,
+                      bool required, char **ret);
 /* 1-63 characters of [A-Za-z0-9._-]. */
 int conf_read_name(ConfigParser *p, const config_setting_t *group, const char *name, bool required,
                    char **ret);
@@ -60,6 +65,10 @@ int conf_read_seconds(ConfigParser *p, const config_setting_t *group, const char
                       bool min_inclusive, double max, double *ret);
 int conf_read_unsigned(ConfigParser *p, const config_setting_t *group, const char *name,
                        unsigned min, unsigned max, unsigned *ret);
+/* A size in bytes: an integer, or a string with a binary K/M/G/T suffix ("256M"); 0 means no
+ * limit and is always accepted, anything else must lie in [min, max]. */
+int conf_read_bytes(ConfigParser *p, const config_setting_t *group, const char *name, uint64_t min,
+                    uint64_t max, uint64_t *ret);
 int conf_read_enum(ConfigParser *p, const config_setting_t *group, const char *name,
                    const char *const *table, size_t n, int *ret);
 

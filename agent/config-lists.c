@@ -164,6 +164,7 @@ static void parse_check(ConfigParser *p, Config *c, const config_setting_t *s, C
 
         check->line = config_setting_source_line(s);
         check->fall = check->rise = 1;
+        check->memory_limit = CONFIG_MEMORY_LIMIT_DEFAULT;
         check->scope = CHECK_SCOPE_ACTIVE;
         if (!config_setting_is_group(s)) {
                 conf_error_at(p, s, "must be a group, { ... }");
@@ -171,7 +172,7 @@ static void parse_check(ConfigParser *p, Config *c, const config_setting_t *s, C
         }
         conf_check_known(p, s,
                          (const char *const[]){"name", "plugin", "interval", "timeout", "fall",
-                                               "rise", "scope", "params", NULL});
+                                               "rise", "scope", "memory_limit", "params", NULL});
 
         if (conf_read_name(p, s, "name", true, &check->name) > 0)
                 for (ConfigCheck *other = c->checks; other < check; other++)
@@ -196,6 +197,8 @@ static void parse_check(ConfigParser *p, Config *c, const config_setting_t *s, C
         (void)conf_read_unsigned(p, s, "rise", 1, 1000, &check->rise);
         if (conf_read_enum(p, s, "scope", check_scope_table, _CHECK_SCOPE_MAX, &scope) > 0)
                 check->scope = (CheckScope)scope;
+        (void)conf_read_bytes(p, s, "memory_limit", CONFIG_MEMORY_LIMIT_MIN, UINT64_C(1) << 50,
+                              &check->memory_limit);
         if (conf_read_group(p, s, "params", false, &params) > 0)
                 (void)parse_params(p, params, check);
 }
@@ -250,9 +253,9 @@ static void parse_service(ConfigParser *p, Config *c, const config_setting_t *s,
                 }
         } else if (has_commands) {
                 (void)conf_read_string(p, s, "name", true, &service->name);
-                (void)conf_read_string(p, s, "start", true, &service->start);
-                (void)conf_read_string(p, s, "stop", true, &service->stop);
-                (void)conf_read_string(p, s, "status", false, &service->status);
+                (void)conf_read_command(p, s, "start", true, &service->start);
+                (void)conf_read_command(p, s, "stop", true, &service->stop);
+                (void)conf_read_command(p, s, "status", false, &service->status);
         } else
                 conf_error_at(p, s, "needs unit (a systemd unit) or start and stop (commands)");
 

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdarg.h>
 
+#include "checker-guard.h"
 #include "config-internal.h"
 
 const char *conf_display_file(const ConfigParser *p, const char *libconfig_file, char *buf,
@@ -202,6 +203,33 @@ int conf_read_string(ConfigParser *p, const config_setting_t *group, const char 
         return replace_string(p, value, ret);
 }
 
+int conf_read_command(ConfigParser *p, const config_setting_t *group, const char *name,
+                      bool required, char **ret)
+{
+        const config_setting_t *s = lookup(p, group, name, required);
+        const char *value;
+        size_t n;
+
+        if (!s)
+                return 0;
+        value = config_setting_get_string(s);
+        if (!value || !*value) {
+                conf_error_at(p, s, "must be a non-empty string");
+                return -EINVAL;
+        }
+        /* The command is one argument of /bin/sh -c: longer than the kernel takes per argument,
+         * execve() would fail with E2BIG at the moment the command is needed, not now. */
+        n = strlen(value);
+        if (n + 1 > CONFIG_COMMAND_MAX) {
+                conf_error_at(p, s,
+                              "command is %zu bytes; execve() takes at most %u per argument "
+                              "(MAX_ARG_STRLEN): move it into a script",
+                              n, CONFIG_COMMAND_MAX - 1);
+                return -E2BIG;
+        }
+        return replace_string(p, value, ret);
+}
+
 static bool name_is_valid(const char *s)
 {
         size_t n = strlen(s);
@@ -304,6 +332,38 @@ int conf_read_unsigned(ConfigParser *p, const config_setting_t *group, const cha
                 return -EINVAL;
         }
         *ret = (unsigned)value;
+        return 1;
+}
+
+int conf_read_bytes(ConfigParser *p, const config_setting_t *group, const char *name, uint64_t min,
+                    uint64_t max, uint64_t *ret)
+{
+        const config_setting_t *s = lookup(p, group, name, false);
+        char min_s[32], max_s[32];
+        uint64_t value = 0;
+        int r = -EINVAL;
+
+        if (!s)
+                return 0;
+        if (config_setting_type(s) == CONFIG_TYPE_INT ||
+            config_setting_type(s) == CONFIG_TYPE_INT64) {
+                long long v = config_setting_get_int64(s);
+                if (v >= 0) {
+                        value = (uint64_t)v;
+                        r = 0;
+                }
+        } else if (config_setting_type(s) == CONFIG_TYPE_STRING)
+                r = checker_guard_parse_bytes(config_setting_get_string(s), &value);
+        checker_guard_format_bytes(min, min_s, sizeof(min_s));
+        checker_guard_format_bytes(max, max_s, sizeof(max_s));
+        if (r < 0 || (value != 0 && (value < min || value > max))) {
+                conf_error_at(p, s,
+                              "must be 0 (no limit) or a size between %s and %s: bytes, or a "
+                              "string with a K, M, G or T suffix such as \"256M\"",
+                              min_s, max_s);
+                return -EINVAL;
+        }
+        *ret = value;
         return 1;
 }
 

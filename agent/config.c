@@ -247,7 +247,7 @@ static void parse_top_level(ConfigParser *p, Config *c)
         if (conf_read_enum(p, p->root, "systemd_bus", systemd_bus_table, _SYSTEMD_BUS_MAX, &value) >
             0)
                 c->systemd_bus = (SystemdBus)value;
-        (void)conf_read_string(p, p->root, "notify", false, &c->notify);
+        (void)conf_read_command(p, p->root, "notify", false, &c->notify);
 
         /* After plugin_dir: check plugin paths are resolved against it. */
         (void)conf_parse_checks(p, c);

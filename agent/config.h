@@ -3,6 +3,10 @@
 
 #include "util.h"
 
+/* A check's memory_limit: 256 MiB by default, at least 1 MiB (0 turns it off). */
+#define CONFIG_MEMORY_LIMIT_DEFAULT (UINT64_C(256) << 20)
+#define CONFIG_MEMORY_LIMIT_MIN     (UINT64_C(1) << 20)
+
 typedef enum HomeRole { HOME_ROLE_MASTER, HOME_ROLE_STANDBY, _HOME_ROLE_MAX } HomeRole;
 typedef enum PeerLossPolicy { PEER_LOSS_TAKEOVER, PEER_LOSS_STAY, _PEER_LOSS_MAX } PeerLossPolicy;
 typedef enum HandoverMode {
@@ -46,6 +50,7 @@ typedef struct ConfigCheck {
         unsigned fall;
         unsigned rise;
         CheckScope scope;
+        uint64_t memory_limit; /* address space the plugin may add to its checker; 0: none */
         ConfigParam *params;
         size_t n_params;
         int line; /* of the check's group, for messages */

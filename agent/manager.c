@@ -208,6 +208,11 @@ static void manager_apply(Manager *m, const RoleOutput *o, RoleState old_state, 
 
         if (o->message)
                 m->last_reason = o->message;
+        if (o->epoch_saturated)
+                log_warning("Epoch saturated at %llu (the peer sent %llu): not wrapping to 0; "
+                            "both nodes' state files need a reset once the cause is known.",
+                            (unsigned long long)m->machine.epoch,
+                            (unsigned long long)m->peer_epoch);
 
         /* Replies first: an error reply must not wait for service commands. */
         if (a & ROLE_ACTION_REPLY_OK) {
@@ -290,8 +295,8 @@ static void manager_apply(Manager *m, const RoleOutput *o, RoleState old_state, 
                 peer_send_heartbeat(m->peer);
                 manager_notify_status(m);
                 if (m->config->notify)
-                        (void)notify_state_change(m->event, m->config->notify, m->config->node_name,
-                                                  role_state_to_string(state),
+                        (void)notify_state_change(m->notifier, m->config->notify,
+                                                  m->config->node_name, role_state_to_string(state),
                                                   role_state_to_string(old_state), m->machine.epoch,
                                                   o->message ? o->message
                                                              : role_event_to_string(event));
@@ -456,6 +461,9 @@ int manager_new(Config *config, Manager **ret)
         r = sd_event_default(&m->event);
         if (r < 0)
                 return r;
+        r = notifier_new(m->event, &m->notifier);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -485,6 +493,7 @@ Manager *manager_free(Manager *m)
         sd_event_source_disable_unref(m->sighup);
         /* The last state reaches the disk before we exit. */
         state_writer_free(m->state_writer);
+        notifier_free(m->notifier);
         key_free(m->key);
         free(m->checker_path);
         config_unref(m->config);

@@ -9,6 +9,7 @@
 #include "control.h"
 #include "health.h"
 #include "key.h"
+#include "notify.h"
 #include "peer.h"
 #include "role.h"
 #include "service.h"
@@ -35,6 +36,7 @@ typedef struct Manager {
         size_t n_checks;
         ControlServer *control;
         HealthServer *health;             /* the load balancer's view: agent-check and HTTP */
+        Notifier *notifier;               /* the notify command, one run at a time */
         ControlRequest *operator_request; /* quiesce/takeover waiting for its handover */
 
         RoleMachine machine;

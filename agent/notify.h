@@ -9,10 +9,28 @@
 /* Longest a notify command may run before its process group is killed. */
 #define NOTIFY_TIMEOUT_USEC (30 * USEC_PER_SEC)
 
-/* Runs the configured notify command (command NULL or "": nothing to do) without blocking the
- * loop, bounded to NOTIFY_TIMEOUT_USEC, with VACATAIRE_NODE, VACATAIRE_STATE,
- * VACATAIRE_PREVIOUS_STATE, VACATAIRE_EPOCH and VACATAIRE_REASON in its environment (NULL strings
- * become empty). A failure (non-zero exit, timeout, cannot run) is logged once as a warning, here;
- * the caller need not log the returned error. Overlapping notifications are fine. */
-int notify_state_change(sd_event *e, const char *command, const char *node, const char *state,
+/*
+ * Runs the configured notify command on state changes, one run at a time: while one runs, the
+ * changes that follow collapse into a single pending run that tells the newest state, so a
+ * flapping node starts at most two commands at once (one running, one waiting) and the last run
+ * always tells the current state.
+ */
+typedef struct Notifier Notifier;
+
+int notifier_new(sd_event *e, Notifier **ret);
+/* A run still going is left to finish (not killed); a pending one is dropped. */
+Notifier *notifier_free(Notifier *n);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Notifier *, notifier_free);
+
+/* NULL: saves work. Otherwise why the role state cannot be saved; every run from now on has it
+ * in VACATAIRE_STATE_SAVE_ERROR (empty when saves work). */
+int notifier_set_state_save_error(Notifier *n, const char *error);
+
+/* Runs command (NULL or "": nothing to do), bounded to NOTIFY_TIMEOUT_USEC, with VACATAIRE_NODE,
+ * VACATAIRE_STATE, VACATAIRE_PREVIOUS_STATE, VACATAIRE_EPOCH, VACATAIRE_REASON,
+ * VACATAIRE_CHANGES (how many changes this run reports: more than 1 when some were coalesced;
+ * PREVIOUS_STATE is then the state the run before told) and VACATAIRE_STATE_SAVE_ERROR in its
+ * environment (NULL strings become empty). A failure (non-zero exit, timeout, cannot run) is
+ * logged once as a warning, here; the caller need not log the returned error. */
+int notify_state_change(Notifier *n, const char *command, const char *node, const char *state,
                         const char *previous_state, uint64_t epoch, const char *reason);

@@ -126,8 +126,11 @@ static void begin_start(RoleOutput *o, const RoleFacts *f, RoleOp op, const char
         m->state = ROLE_STARTING;
         m->op = op;
         /* Every takeover moves the epoch past anything either node has used, so after a partition
-         * the node that took over last wins the election. */
-        m->epoch = (m->epoch > f->peer_epoch ? m->epoch : f->peer_epoch) + 1;
+         * the node that took over last wins the election. It saturates rather than wrapping to 0:
+         * an absurd epoch from the peer must not make us the node that always loses. */
+        uint64_t highest = m->epoch > f->peer_epoch ? m->epoch : f->peer_epoch;
+        o->epoch_saturated = highest == UINT64_MAX;
+        m->epoch = o->epoch_saturated ? UINT64_MAX : highest + 1;
         m->handed_over = false;
         m->failed_over = false;
         o->actions |= ROLE_ACTION_START_SERVICES;

@@ -127,7 +127,8 @@ enum {
 typedef struct RoleOutput {
         RoleMachine machine;
         unsigned actions;
-        const char *message; /* why: for logs, notify, replies; static string */
+        const char *message;  /* why: for logs, notify, replies; static string */
+        bool epoch_saturated; /* a takeover found the epoch at UINT64_MAX and left it there */
 } RoleOutput;
 
 /* The state machine: pure, no I/O. */

@@ -438,6 +438,61 @@ static void test_conflicts(void **state)
                "5: timers.dead_time: must be greater than timers.heartbeat (2.5)");
 }
 
+static void test_memory_limit(void **state)
+{
+        Config *c = load_ok(write_fixture(
+            "mem.conf", MINIMAL "checks = ( { name = \"a\"; plugin = \"p\"; },\n"
+                                "  { name = \"b\"; plugin = \"p\"; memory_limit = \"64M\"; },\n"
+                                "  { name = \"c\"; plugin = \"p\"; memory_limit = 48000000; },\n"
+                                "  { name = \"d\"; plugin = \"p\"; memory_limit = 0; },\n"
+                                "  { name = \"e\"; plugin = \"p\"; memory_limit = \"2g\"; } );\n"));
+
+        assert_int_equal(c->checks[0].memory_limit, 256ull << 20);
+        assert_int_equal(c->checks[1].memory_limit, 64ull << 20);
+        assert_int_equal(c->checks[2].memory_limit, 48000000);
+        assert_int_equal(c->checks[3].memory_limit, 0);
+        assert_int_equal(c->checks[4].memory_limit, 2ull << 30);
+        config_free(c);
+
+#define MEM_ERROR                                                                                  \
+        "must be 0 (no limit) or a size between 1M and 1024T: bytes, or a string with a K, M, G "  \
+        "or T suffix such as \"256M\""
+        EXPECT(MINIMAL "checks = ( { name = \"a\"; plugin = \"p\";\n memory_limit = \"12Q\"; },\n"
+                       "  { name = \"b\"; plugin = \"p\"; memory_limit = -1; },\n"
+                       "  { name = \"c\"; plugin = \"p\"; memory_limit = \"512K\"; },\n"
+                       "  { name = \"d\"; plugin = \"p\"; memory_limit = 1.5; } );\n",
+               "5: checks[0].memory_limit: " MEM_ERROR, "6: checks[1].memory_limit: " MEM_ERROR,
+               "7: checks[2].memory_limit: " MEM_ERROR, "8: checks[3].memory_limit: " MEM_ERROR);
+}
+
+/* execve() takes at most MAX_ARG_STRLEN (131072) bytes per argument, NUL included. */
+static void test_command_too_long(void **state)
+{
+        _cleanup_free_ char *longest = malloc(131071 + 1), *text = NULL;
+        Config *c;
+
+        assert_non_null(longest);
+        memset(longest, 'x', 131071);
+        longest[131071] = 0;
+        text = strdup_printf(MINIMAL "notify = \"%s\";\n", longest);
+        c = load_ok(write_fixture("longest.conf", text));
+        assert_int_equal(strlen(c->notify), 131071);
+        config_free(c);
+
+        free(text);
+        text = strdup_printf(
+            MINIMAL "notify = \"%sx\";\n"
+                    "services = ( { name = \"s\"; start = \"%sx\"; stop = \"true\"; } );\n",
+            longest, longest);
+        expect_errors("long.conf", text,
+                      (const char *const[]){
+                          "4: notify: command is 131072 bytes; execve() takes at most 131071 per "
+                          "argument (MAX_ARG_STRLEN): move it into a script",
+                          "5: services[0].start: command is 131072 bytes; execve() takes at most "
+                          "131071 per argument (MAX_ARG_STRLEN): move it into a script",
+                          NULL});
+}
+
 static void test_syntax_error(void **state)
 {
         EXPECT(MINIMAL "timers = {\n  heartbeat = ;\n};\n", "5: syntax error");
@@ -640,5 +695,12 @@ int main(void)
             cmocka_unit_test(test_string_tables),    cmocka_unit_test(test_relative_key_file),
         };
 
-        return cmocka_run_group_tests(tests, setup, teardown);
+        /* A group of its own, so that additions to either list do not collide. */
+        const struct CMUnitTest host_tests[] = {
+            cmocka_unit_test(test_command_too_long),
+            cmocka_unit_test(test_memory_limit),
+        };
+        int r = cmocka_run_group_tests(tests, setup, teardown);
+
+        return cmocka_run_group_tests(host_tests, setup, teardown) || r;
 }
