@@ -452,7 +452,7 @@ static void test_memory_limit(void **state)
         assert_int_equal(c->checks[2].memory_limit, 48000000);
         assert_int_equal(c->checks[3].memory_limit, 0);
         assert_int_equal(c->checks[4].memory_limit, 2ull << 30);
-        config_free(c);
+        config_unref(c);
 
 #define MEM_ERROR                                                                                  \
         "must be 0 (no limit) or a size between 1M and 1024T: bytes, or a string with a K, M, G "  \
@@ -477,7 +477,7 @@ static void test_command_too_long(void **state)
         text = strdup_printf(MINIMAL "notify = \"%s\";\n", longest);
         c = load_ok(write_fixture("longest.conf", text));
         assert_int_equal(strlen(c->notify), 131071);
-        config_free(c);
+        config_unref(c);
 
         free(text);
         text = strdup_printf(
