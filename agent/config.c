@@ -99,6 +99,9 @@ Config *config_unref(Config *c)
                 service_done(&c->services[i]);
         free(c->services);
         free(c->notify);
+        free(c->lb_haproxy);
+        free(c->lb_backend);
+        free(c->lb_server);
         free(c);
         return NULL;
 }
@@ -219,6 +222,19 @@ static void parse_timers_and_failover(ConfigParser *p, Config *c)
         }
 }
 
+static void parse_lb(ConfigParser *p, Config *c)
+{
+        const config_setting_t *lb = NULL;
+
+        if (conf_read_group(p, p->root, "lb", false, &lb) <= 0)
+                return;
+        conf_check_known(p, lb, (const char *const[]){"haproxy", "backend", "server", NULL});
+        (void)conf_read_address(p, lb, "haproxy", true, &c->lb_haproxy, &c->lb_address);
+        /* Names only: they go into a command line of haproxy's runtime API. */
+        (void)conf_read_name(p, lb, "backend", true, &c->lb_backend);
+        (void)conf_read_name(p, lb, "server", false, &c->lb_server);
+}
+
 static void parse_top_level(ConfigParser *p, Config *c)
 {
         const config_setting_t *health = NULL;
@@ -228,7 +244,7 @@ static void parse_top_level(ConfigParser *p, Config *c)
                          (const char *const[]){"node", "peer", "auth", "timers", "failover",
                                                "health", "plugin_dir", "state_dir",
                                                "control_socket", "systemd_bus", "checks",
-                                               "services", "notify", NULL});
+                                               "services", "notify", "lb", NULL});
         parse_node_and_peer(p, c);
         parse_timers_and_failover(p, c);
 
@@ -248,6 +264,7 @@ static void parse_top_level(ConfigParser *p, Config *c)
             0)
                 c->systemd_bus = (SystemdBus)value;
         (void)conf_read_command(p, p->root, "notify", false, &c->notify);
+        parse_lb(p, c);
 
         /* After plugin_dir: check plugin paths are resolved against it. */
         (void)conf_parse_checks(p, c);

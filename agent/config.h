@@ -107,6 +107,12 @@ typedef struct Config {
         size_t n_services;
 
         char *notify; /* NULL: off */
+
+        /* lb group: haproxy's runtime API; lb_haproxy NULL: off */
+        char *lb_haproxy;
+        SocketAddress lb_address;
+        char *lb_backend;
+        char *lb_server; /* NULL: node_name */
 } Config;
 
 /* Collected validation errors: each "file:line: key: what is wrong". */

@@ -101,7 +101,9 @@ static void reload_apply(Manager *m)
         _cleanup_free_ Check **checks = NULL;
         _cleanup_(service_set_freep) ServiceSet *services = NULL;
         Config *n = m->reload_config;
+        _cleanup_(lb_client_freep) LbClient *lb = NULL;
         bool services_changed = !services_equal(m->config, n);
+        bool lb_changed = !lb_config_equal(m->config, n);
         size_t kept = 0;
         int r;
 
@@ -109,6 +111,8 @@ static void reload_apply(Manager *m)
         if (services_changed && service_set_busy(m->services))
                 return reload_refuse(m, "%s",
                                      "services are being started or stopped: reload when done");
+        if (lb_changed && lb_client_new(m->event, n, &lb) < 0)
+                return reload_refuse(m, "%s", "cannot set up the lb client");
         if (services_changed) {
                 r = service_set_new(m->event, n, &services);
                 if (r < 0)
@@ -139,6 +143,10 @@ static void reload_apply(Manager *m)
                 log_notice("Services changed: they apply from the next start or stop");
         }
 
+        if (lb_changed) {
+                lb_client_free(m->lb);
+                m->lb = TAKE_PTR(lb);
+        }
         peer_set_config(m->peer, n);
         health_server_update(m->health, n);
         log_notice("Configuration reloaded from %s: %zu checks (%zu unchanged), %zu services",
@@ -146,6 +154,8 @@ static void reload_apply(Manager *m)
         config_unref(m->config);
         m->config = config_ref(n);
         manager_sync(m);
+        if (lb_changed)
+                manager_update_lb(m);
         reload_end(m, true, "configuration reloaded\n");
 }
 

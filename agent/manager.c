@@ -200,6 +200,15 @@ static void manager_reply_operator(Manager *m, bool ok, const char *message)
         m->operator_request = NULL;
 }
 
+void manager_update_lb(Manager *m)
+{
+        /* While a restarted agent probes services it may still be serving: haproxy keeps what it
+         * has until the probe tells. */
+        if (!m->started || m->machine.op == ROLE_OP_BOOT_PROBE)
+                return;
+        lb_client_set(m->lb, lb_state_for(m->machine.state, m->machine.op));
+}
+
 static void manager_apply(Manager *m, const RoleOutput *o, RoleState old_state, RoleEvent event)
 {
         unsigned a = o->actions;
@@ -221,6 +230,8 @@ static void manager_apply(Manager *m, const RoleOutput *o, RoleState old_state, 
         }
         if (a & ROLE_ACTION_REPLY_ERROR)
                 manager_reply_operator(m, false, o->message);
+        /* Before the peer hears of it: a new active node is ready in haproxy first. */
+        manager_update_lb(m);
 
         if (state != old_state) {
                 char state_field[64], epoch_field[64];
@@ -478,6 +489,7 @@ Manager *manager_free(Manager *m)
         check_loader_free(m->start_loader);
         control_server_free(m->control);
         health_server_free(m->health);
+        lb_client_free(m->lb);
         for (size_t i = 0; i < m->n_checks; i++)
                 check_free(m->checks[i]);
         free(m->checks);
@@ -552,6 +564,7 @@ static int manager_start_serving(Manager *m)
 
         m->started = true;
         manager_dispatch(m, ROLE_EVENT_BOOT);
+        manager_update_lb(m);
         if (m->machine.op != ROLE_OP_BOOT_PROBE)
                 m->startup_probe = service_set_probe(m->services, services_probed_passive, m) >= 0;
         manager_update_checks(m);
@@ -637,6 +650,9 @@ int manager_start(Manager *m)
         r = health_server_new(m->event, m->config, manager_health_state, m, &m->health);
         if (r < 0)
                 return r;
+        r = lb_client_new(m->event, m->config, &m->lb);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the lb client: %m");
 
         r = sd_event_add_time(m->event, &m->drain_timer, CLOCK_MONOTONIC, USEC_INFINITY, 0,
                               on_drain_done, m);

@@ -10,6 +10,7 @@
 #include "health.h"
 #include "key.h"
 #include "notify.h"
+#include "lb.h"
 #include "peer.h"
 #include "role.h"
 #include "service.h"
@@ -37,6 +38,7 @@ typedef struct Manager {
         ControlServer *control;
         HealthServer *health;             /* the load balancer's view: agent-check and HTTP */
         Notifier *notifier;               /* the notify command, one run at a time */
+        LbClient *lb;                     /* telling haproxy directly; NULL without "lb" */
         ControlRequest *operator_request; /* quiesce/takeover waiting for its handover */
 
         RoleMachine machine;
@@ -92,6 +94,8 @@ RoleFacts manager_facts(const Manager *m);
 
 void manager_check_verdict(Check *c, CheckStatus old_status, CheckStatus new_status,
                            void *userdata);
+/* Tells haproxy (config "lb") what the current role state means for it. */
+void manager_update_lb(Manager *m);
 /* After a configuration change: checks enabled per role, peer view, status, verdicts. */
 void manager_sync(Manager *m);
 

@@ -417,6 +417,28 @@ static void test_bad_values(void **state)
                "and strings");
 }
 
+static void test_lb(void **state)
+{
+        Config *c = load_ok(write_fixture(
+            "lb.conf", MINIMAL "lb = { haproxy = \"10.0.0.1:9999\"; backend = \"web\"; };\n"));
+
+        assert_string_equal(c->lb_haproxy, "10.0.0.1:9999");
+        assert_int_equal(c->lb_address.sa.ss_family, AF_INET);
+        assert_string_equal(c->lb_backend, "web");
+        assert_null(c->lb_server);
+        config_free(c);
+        c = load_ok(write_fixture("minimal.conf", MINIMAL));
+        assert_null(c->lb_haproxy);
+        config_free(c);
+
+        EXPECT(MINIMAL "lb = { server = \"web 1\"; port = 1; };\n", "4: lb.port: unknown key",
+               "4: lb.haproxy: missing", "4: lb.backend: missing",
+               "4: lb.server: must be 1-63 characters of [A-Za-z0-9._-], not \"web 1\"");
+        EXPECT(MINIMAL "lb = { haproxy = \"lb.example:9999\"; backend = \"be;x\"; };\n",
+               "4: lb.haproxy: must be a numeric address \"host:port\", not \"lb.example:9999\"",
+               "4: lb.backend: must be 1-63 characters of [A-Za-z0-9._-], not \"be;x\"");
+}
+
 static void test_conflicts(void **state)
 {
         EXPECT(MINIMAL "checks = ( { name = \"c\"; plugin = \"p\"; },\n"
@@ -693,6 +715,7 @@ int main(void)
             cmocka_unit_test(test_many_errors),      cmocka_unit_test(test_include),
             cmocka_unit_test(test_include_errors),   cmocka_unit_test(test_unreadable),
             cmocka_unit_test(test_string_tables),    cmocka_unit_test(test_relative_key_file),
+            cmocka_unit_test(test_lb),
         };
 
         /* A group of its own, so that additions to either list do not collide. */
