@@ -426,10 +426,10 @@ static void test_lb(void **state)
         assert_int_equal(c->lb_address.sa.ss_family, AF_INET);
         assert_string_equal(c->lb_backend, "web");
         assert_null(c->lb_server);
-        config_free(c);
+        config_unref(c);
         c = load_ok(write_fixture("minimal.conf", MINIMAL));
         assert_null(c->lb_haproxy);
-        config_free(c);
+        config_unref(c);
 
         EXPECT(MINIMAL "lb = { server = \"web 1\"; port = 1; };\n", "4: lb.port: unknown key",
                "4: lb.haproxy: missing", "4: lb.backend: missing",
