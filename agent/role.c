@@ -333,6 +333,7 @@ static void on_peer_take(RoleOutput *o, const RoleFacts *f)
         if (role_state_is_serving(m->state) && m->op == ROLE_OP_NONE) {
                 /* A retried request whose answer was lost: answering again is harmless. */
                 o->actions |= ROLE_ACTION_SEND_TAKE_DONE;
+                o->message = "already serving: confirming the peer's handover again";
                 return;
         }
         if (m->op == ROLE_OP_START_FOR_PEER)
@@ -602,7 +603,10 @@ RoleOutput role_step(const RoleMachine *in, const RoleFacts *f, RoleEvent event)
                 break;
         }
 
-        if (!(o.actions & (ROLE_ACTION_START_SERVICES | ROLE_ACTION_STOP_SERVICES)))
+        /* A step that confirms a handover to the peer does not also hold an election: telling
+         * the peer we serve while stopping would leave nobody serving. */
+        if (!(o.actions & (ROLE_ACTION_START_SERVICES | ROLE_ACTION_STOP_SERVICES |
+                           ROLE_ACTION_SEND_TAKE_DONE)))
                 settle(&o, f);
         return o;
 }
