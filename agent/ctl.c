@@ -29,7 +29,7 @@ typedef struct Command {
 /* quiesce and takeover answer only once the handover has finished. */
 static const Command commands[] = {
     {"status", true, 5},     {"checks", true, 5},      {"reload", false, 30},
-    {"quiesce", false, 300}, {"takeover", false, 300},
+    {"quiesce", false, 300}, {"takeover", false, 300}, {"clear", false, 5},
 };
 
 static void usage(FILE *f)
@@ -55,6 +55,7 @@ static void help(void)
               "  checks [--json]   every check and its last result\n"
               "  quiesce           hand the services to the peer (waits for the handover)\n"
               "  takeover          planned switchover to this node (waits for the handover)\n"
+              "  clear             forget this node's fault, handed-over and failed-over marks\n"
               "  reload            reread the configuration\n\n"
               "Options:\n"
               "  -c, --config FILE     read control_socket from FILE "

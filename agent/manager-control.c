@@ -58,6 +58,9 @@ static int format_status_json(Manager *m, char **ret)
         json_add_string(&w, "state", role_state_to_string(m->machine.state));
         json_add_uint(&w, "epoch", m->machine.epoch);
         json_add_bool(&w, "handed_over", m->machine.handed_over);
+        json_add_bool(&w, "failed_over", m->machine.failed_over);
+        json_add_bool(&w, "last_resort", m->machine.last_resort);
+        json_add_bool(&w, "stop_failed", m->machine.stop_failed);
         json_add_string(&w, "operation", role_op_to_string(m->machine.op));
         json_add_string(&w, "reason", m->last_reason);
         json_begin_object(&w, "peer");
@@ -115,7 +118,17 @@ int manager_format_status(Manager *m, bool json, char **ret)
         fprintf(f, "node     %s (home %s): %s, epoch %llu%s\n", m->config->node_name,
                 home_role_to_string(m->config->role), role_state_to_string(m->machine.state),
                 (unsigned long long)m->machine.epoch,
-                m->machine.handed_over ? ", handed over" : "");
+                !m->machine.handed_over  ? ""
+                : m->machine.failed_over ? ", handed over (its own check failed)"
+                                         : ", handed over");
+        if (m->machine.stop_failed)
+                fprintf(f, "warning  services failed to stop, even killed: the peer is not told "
+                           "to start ('vacataire-ctl clear' once they are down)\n");
+        if (m->machine.last_resort)
+                fprintf(f,
+                        "note     serving as a last resort: no handover back to a failed-over "
+                        "peer before %d s of good service or 'vacataire-ctl clear'\n",
+                        (int)(ROLE_STABLE_USEC / USEC_PER_SEC));
         if (m->machine.op != ROLE_OP_NONE)
                 fprintf(f, "doing    %s\n", role_op_to_string(m->machine.op));
         if (m->last_reason)
@@ -197,6 +210,8 @@ void manager_handle_control(ControlServer *s, ControlRequest *req, const char *c
                 handle_operator(m, req, ROLE_EVENT_QUIESCE);
         else if (streq(command, "takeover"))
                 handle_operator(m, req, ROLE_EVENT_TAKEOVER);
+        else if (streq(command, "clear"))
+                handle_operator(m, req, ROLE_EVENT_CLEAR);
         else if (streq(command, "reload")) {
                 /* Answered once the new checks have loaded, or the reload is refused. */
                 if (m->started)

@@ -71,6 +71,37 @@ static void manager_update_checks(Manager *m)
         }
 }
 
+static int on_stable(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        manager_dispatch(userdata, ROLE_EVENT_STABLE);
+        return 0;
+}
+
+/* A node that got the services as a last resort is re-armed after serving well for a while. */
+static void manager_update_stable_timer(Manager *m)
+{
+        bool want = m->machine.last_resort && m->machine.state == ROLE_ACTIVE;
+        int enabled = SD_EVENT_OFF;
+
+        if (!want) {
+                if (m->stable_timer)
+                        (void)sd_event_source_set_enabled(m->stable_timer, SD_EVENT_OFF);
+                return;
+        }
+        if (!m->stable_timer) {
+                if (sd_event_add_time_relative(m->event, &m->stable_timer, CLOCK_MONOTONIC,
+                                               ROLE_STABLE_USEC, 0, on_stable, m) < 0)
+                        log_warning("Cannot time the last resort damper: it clears only by "
+                                    "'vacataire-ctl clear'");
+                return;
+        }
+        (void)sd_event_source_get_enabled(m->stable_timer, &enabled);
+        if (enabled != SD_EVENT_OFF)
+                return;
+        (void)sd_event_source_set_time_relative(m->stable_timer, ROLE_STABLE_USEC);
+        (void)sd_event_source_set_enabled(m->stable_timer, SD_EVENT_ONESHOT);
+}
+
 static void manager_notify_status(Manager *m)
 {
         const char *peer = "unreachable";
@@ -251,6 +282,7 @@ static void manager_apply(Manager *m, const RoleOutput *o, RoleState old_state, 
         manager_update_checks(m);
         manager_update_peer_view(m);
         manager_save_state(m);
+        manager_update_stable_timer(m);
 
         /* The start-up look at the services only informs the operator: the role's own start or
          * stop must not fail on it (a slow status command would leave nobody serving). */
@@ -500,6 +532,7 @@ Manager *manager_free(Manager *m)
         sd_event_source_disable_unref(m->init_dead_timer);
         sd_event_source_disable_unref(m->drain_timer);
         sd_event_source_disable_unref(m->request_timer);
+        sd_event_source_disable_unref(m->stable_timer);
         sd_event_source_disable_unref(m->sigterm);
         sd_event_source_disable_unref(m->sigint);
         sd_event_source_disable_unref(m->sighup);

@@ -74,6 +74,9 @@ typedef struct Manager {
         CheckLoader *reload_loader;
         ControlRequest *reload_request; /* NULL for SIGHUP */
 
+        /* Times ROLE_STABLE_USEC of good service after a last resort takeover. */
+        sd_event_source *stable_timer;
+
         StateWriter *state_writer;
         bool saved_valid;
         SavedState saved;

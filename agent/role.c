@@ -45,6 +45,8 @@ static const char *const role_event_table[_ROLE_EVENT_MAX] = {
     [ROLE_EVENT_SERVICES_STOP_FAILED] = "services-stop-failed",
     [ROLE_EVENT_DRAIN_DONE] = "drain-done",
     [ROLE_EVENT_REQUEST_TIMEOUT] = "request-timeout",
+    [ROLE_EVENT_CLEAR] = "clear",
+    [ROLE_EVENT_STABLE] = "stable",
 };
 DEFINE_STRING_TABLE_LOOKUP(role_event, RoleEvent)
 
@@ -99,14 +101,16 @@ static bool peer_idle_passive(const RoleFacts *f)
                !(f->peer_flags & ROLE_FLAG_BUSY);
 }
 
-/* Automatic failover only goes to a peer that is passive, healthy and has not just failed. */
-static bool peer_can_take_over(const RoleFacts *f)
+/* Automatic failover only goes to a peer that is passive and healthy. */
+static bool peer_can_take_over(const RoleMachine *m, const RoleFacts *f)
 {
-        /* A peer that handed over because its own check failed is not sent the services back
-         * without an operator: that would flap between two broken nodes. A peer that handed
-         * over on request (quiesce) is a fine target. */
+        /* A peer that handed over because its own check failed is sent the services back only
+         * as a last resort (nobody serving is worse than a node that failed once), and only by
+         * a node that did not itself get them that way: two broken nodes hand the services back
+         * and forth once, not forever. A peer that handed over on request is a fine target. */
         return peer_idle_passive(f) && f->peer_state == ROLE_PASSIVE &&
-               (f->peer_flags & ROLE_FLAG_HEALTHY) && !(f->peer_flags & ROLE_FLAG_FAILED_OVER);
+               (f->peer_flags & ROLE_FLAG_HEALTHY) &&
+               (!(f->peer_flags & ROLE_FLAG_FAILED_OVER) || !m->last_resort);
 }
 
 static RoleState idle_state(const RoleMachine *m, const RoleFacts *f)
@@ -182,8 +186,13 @@ static void become_serving(RoleOutput *o, const RoleFacts *f)
 }
 
 /* Why a node whose check fails keeps serving: what status, the log and notify show. */
-static const char *degraded_reason(const RoleFacts *f)
+static const char *degraded_reason(const RoleMachine *m, const RoleFacts *f)
 {
+        if (f->peer_connected && (f->peer_flags & ROLE_FLAG_FAILED_OVER) && m->last_resort &&
+            peer_idle_passive(f) && (f->peer_flags & ROLE_FLAG_HEALTHY))
+                return "check failing, and the peer already had its last resort chance (we got "
+                       "the services back from it): staying active, degraded; 'vacataire-ctl "
+                       "clear' on either node re-arms it";
         if (!f->peer_connected)
                 return "check failing and the peer is unreachable: staying active, degraded";
         if (!(f->peer_flags & ROLE_FLAG_HEALTHY))
@@ -215,14 +224,19 @@ static void settle(RoleOutput *o, const RoleFacts *f)
                                      "stopping";
                         return;
                 }
-                if (f->checks_failing && peer_can_take_over(f)) {
-                        begin_handover(o, f, false, "check failing: handing over to the peer");
+                if (f->checks_failing && peer_can_take_over(m, f)) {
+                        begin_handover(o, f, false,
+                                       (f->peer_flags & ROLE_FLAG_FAILED_OVER)
+                                           ? "check failing: handing over to the peer as a last "
+                                             "resort (it failed over earlier, but its host checks "
+                                             "pass)"
+                                           : "check failing: handing over to the peer");
                         return;
                 }
                 if (f->checks_failing && m->state == ROLE_ACTIVE) {
                         m->state = ROLE_DEGRADED;
                         o->actions |= ROLE_ACTION_ALERT;
-                        o->message = degraded_reason(f);
+                        o->message = degraded_reason(m, f);
                 } else if (!f->checks_failing && m->state == ROLE_DEGRADED) {
                         m->state = ROLE_ACTIVE;
                         o->message = "checks pass again";
@@ -282,8 +296,32 @@ static void on_peer_lost(RoleOutput *o, const RoleFacts *f)
                 o->message = "peer lost: staying passive (on_peer_loss = stay)";
                 return;
         }
+        if (f->always_failing) {
+                o->message = "peer lost, but a host check fails here (fault): not taking over";
+                return;
+        }
         m->start_failed = false;
         begin_start(o, f, ROLE_OP_START, "peer lost: taking over");
+}
+
+static void on_clear(RoleOutput *o, const RoleFacts *f)
+{
+        RoleMachine *m = &o->machine;
+
+        if (m->op != ROLE_OP_NONE)
+                return refuse(o, "an operation is in progress");
+        m->handed_over = false;
+        m->failed_over = false;
+        m->last_resort = false;
+        m->start_failed = false;
+        m->stop_failed = false;
+        if (role_state_is_serving(m->state))
+                m->state = serving_state(m, f);
+        else
+                m->state = idle_state(m, f);
+        o->actions |= ROLE_ACTION_REPLY_OK;
+        o->message = f->always_failing ? "cleared; a host check still fails here (fault)"
+                                       : "cleared: this node may serve again";
 }
 
 static void on_quiesce(RoleOutput *o, const RoleFacts *f)
@@ -352,7 +390,11 @@ static void on_peer_take(RoleOutput *o, const RoleFacts *f)
                 return;
         }
         m->start_failed = false;
-        begin_start(o, f, ROLE_OP_START_FOR_PEER, "peer hands over: starting services");
+        /* We had failed over: the peer has nobody else to give the services to. */
+        m->last_resort = m->failed_over;
+        begin_start(o, f, ROLE_OP_START_FOR_PEER,
+                    m->last_resort ? "peer hands over as a last resort: starting services"
+                                   : "peer hands over: starting services");
 }
 
 static void on_take_answer(RoleOutput *o, const RoleFacts *f, bool done, const char *failure)
@@ -532,6 +574,13 @@ RoleOutput role_step(const RoleMachine *in, const RoleFacts *f, RoleEvent event)
                 on_peer_lost(&o, f);
                 break;
         case ROLE_EVENT_CHECKS_CHANGED:
+                break;
+        case ROLE_EVENT_CLEAR:
+                on_clear(&o, f);
+                break;
+        case ROLE_EVENT_STABLE:
+                if (m->state == ROLE_ACTIVE && !f->checks_failing)
+                        m->last_resort = false;
                 break;
         case ROLE_EVENT_QUIESCE:
                 on_quiesce(&o, f);

@@ -60,6 +60,8 @@ typedef enum RoleEvent {
         ROLE_EVENT_SERVICES_STOP_FAILED,  /* something may still run, even after a kill */
         ROLE_EVENT_DRAIN_DONE,
         ROLE_EVENT_REQUEST_TIMEOUT, /* the peer did not answer a request in time */
+        ROLE_EVENT_CLEAR,  /* operator: forget the fault, handed-over and failed-over marks */
+        ROLE_EVENT_STABLE, /* served, every check passing, for ROLE_STABLE_USEC in a row */
         _ROLE_EVENT_MAX,
 } RoleEvent;
 
@@ -89,6 +91,9 @@ typedef struct RoleMachine {
         bool saved_active;     /* saved state said we were serving when the daemon last ran */
         bool peer_seen;        /* heard from the peer since start (wait_for_all) */
         bool start_failed;     /* our last start failed: not a handover target until it succeeds */
+        bool last_resort;      /* got the services back as a last resort (it had failed over): does
+                                * not hand them back to a failed-over peer until it has served stably
+                                * or an operator acts, so two broken nodes cannot ping-pong */
         bool stop_failed;      /* a stop failed, kill included: degraded, the peer is never told to
                                 * start, until a stop succeeds or an operator acts */
         bool operator_op;      /* the op in flight answers an operator (vacataire-ctl) */
@@ -130,6 +135,10 @@ typedef struct RoleOutput {
         const char *message;  /* why: for logs, notify, replies; static string */
         bool epoch_saturated; /* a takeover found the epoch at UINT64_MAX and left it there */
 } RoleOutput;
+
+/* How long a node that got the services as a last resort must serve with every check passing
+ * before it may use a last resort handover itself (the manager times it: ROLE_EVENT_STABLE). */
+#define ROLE_STABLE_USEC (60 * USEC_PER_SEC)
 
 /* The state machine: pure, no I/O. */
 RoleOutput role_step(const RoleMachine *m, const RoleFacts *f, RoleEvent event);

@@ -113,8 +113,39 @@ static const Row rows[] = {
         CHECKS_CHANGED, DEGRADED, NONE, 1, 0, ALERT),
     ROW("check fails, peer unreachable: degraded", IN(ACTIVE, NONE, 1), F(FAILING), CHECKS_CHANGED,
         DEGRADED, NONE, 1, 0, ALERT),
-    ROW("check fails, peer failed over to us: no flapping back", IN(ACTIVE, NONE, 1),
-        F(FAILING, PEER(PASSIVE, H | HO | FO, 0)), CHECKS_CHANGED, DEGRADED, NONE, 1, 0, ALERT),
+    ROW("check fails, peer failed over to us: last resort handover", IN(ACTIVE, NONE, 1),
+        F(FAILING, PEER(PASSIVE, H | HO | FO, 0)), CHECKS_CHANGED, STOPPING, HANDOVER_STOP, 1, 0,
+        STOP),
+    ROW("check fails, we got it as a last resort: no flapping back",
+        IN(ACTIVE, NONE, 1, .last_resort = 1), F(FAILING, PEER(PASSIVE, H | HO | FO, 0)),
+        CHECKS_CHANGED, DEGRADED, NONE, 1, 0, ALERT),
+    ROW("last resort used, peer not failed over: hand over", IN(ACTIVE, NONE, 1, .last_resort = 1),
+        F(FAILING, PEER(PASSIVE, H | HO, 0)), CHECKS_CHANGED, STOPPING, HANDOVER_STOP, 1, 0, STOP),
+    ROW("failed-over peer in fault: no last resort", IN(ACTIVE, NONE, 1),
+        F(FAILING, PEER(FAULT, HO | FO, 0)), CHECKS_CHANGED, DEGRADED, NONE, 1, 0, ALERT),
+    ROW("failed over, asked as a last resort: start",
+        IN(PASSIVE, NONE, 1, .handed_over = 1, .failed_over = 1), F(PEER(STOPPING, H | B, 1)),
+        PEER_TAKE, STARTING, START_FOR_PEER, 2, 0, START),
+    ROW("served stably: last resort re-armed", IN(ACTIVE, NONE, 2, .last_resort = 1),
+        F(PEER(PASSIVE, H | HO | FO, 1)), STABLE, ACTIVE, NONE, 2, 0, 0),
+    ROW("fault standby, peer lost: never takes over", IN(FAULT, NONE, 1, .peer_seen = 1), F(SICK),
+        PEER_LOST, FAULT, NONE, 1, 0, ALERT),
+    ROW("fault, handed over earlier, peer lost: never takes over",
+        IN(FAULT, NONE, 1, .peer_seen = 1, .handed_over = 1), F(SICK), PEER_LOST, FAULT, NONE, 1, 1,
+        ALERT),
+    ROW("clear: handed-over master, peer passive: serves again",
+        IN(PASSIVE, NONE, 2, .handed_over = 1, .failed_over = 1, .peer_seen = 1),
+        F(PEER(PASSIVE, H, 2)), CLEAR, STARTING, START, 3, 0, OK | START),
+    ROW("clear: handed over, peer active: passive, re-armed",
+        IN(PASSIVE, NONE, 2, .handed_over = 1, .failed_over = 1), F(PEER(ACTIVE, H, 3)), CLEAR,
+        PASSIVE, NONE, 2, 0, OK),
+    ROW("clear: start failed (fault): passive", IN(FAULT, NONE, 2, .start_failed = 1),
+        F(STANDBY, PEER(ACTIVE, H, 3)), CLEAR, PASSIVE, NONE, 2, 0, OK),
+    ROW("clear: host check still failing: fault", IN(FAULT, NONE, 2, .handed_over = 1), F(SICK),
+        CLEAR, FAULT, NONE, 2, 0, OK),
+    ROW("clear: stop failed: active again", IN(DEGRADED, NONE, 2, .stop_failed = 1), F(), CLEAR,
+        ACTIVE, NONE, 2, 0, OK),
+    ROW("clear: busy: refused", IN(STARTING, START, 2), F(), CLEAR, STARTING, START, 2, 0, ERR),
     ROW("check fails, peer handed over on request: hand over", IN(ACTIVE, NONE, 1),
         F(FAILING, PEER(PASSIVE, H | HO, 0)), CHECKS_CHANGED, STOPPING, HANDOVER_STOP, 1, 0, STOP),
     ROW("degraded, checks pass again: active", IN(DEGRADED, NONE, 1), F(PEER_OK), CHECKS_CHANGED,
@@ -438,6 +469,40 @@ static void test_failed_over_flag(void **state)
         assert_false(role_flags(&o.machine, &f) & FO);
 }
 
+/* The damper: two broken nodes pass the services back and forth once, not forever. */
+static void test_last_resort_once(void **state)
+{
+        RoleMachine a = {.state = ROLE_PASSIVE,
+                         .epoch = 1,
+                         .handed_over = true,
+                         .failed_over = true,
+                         .peer_seen = true};
+        RoleFacts fa = {.peer_connected = true,
+                        .peer_state = ROLE_STOPPING,
+                        .peer_flags = H | B,
+                        .peer_epoch = 1};
+        RoleOutput o;
+
+        /* b, serving and failing, hands over to a, which had failed over: a last resort. */
+        o = role_step(&a, &fa, ROLE_EVENT_PEER_TAKE);
+        assert_true(o.machine.last_resort);
+        o = role_step(&o.machine, &fa, ROLE_EVENT_SERVICES_STARTED);
+        assert_int_equal(o.machine.state, ROLE_ACTIVE);
+        assert_true(o.machine.last_resort);
+        /* a fails too, b is failed over now: a stays, degraded. */
+        fa.checks_failing = true;
+        fa.peer_state = ROLE_PASSIVE;
+        fa.peer_flags = H | HO | FO;
+        o = role_step(&o.machine, &fa, ROLE_EVENT_CHECKS_CHANGED);
+        assert_int_equal(o.machine.state, ROLE_DEGRADED);
+        assert_non_null(strstr(o.message, "last resort"));
+        /* The operator clears: a may hand over again. */
+        o = role_step(&o.machine, &fa, ROLE_EVENT_CLEAR);
+        assert_false(o.machine.last_resort);
+        assert_int_equal(o.machine.state, ROLE_STOPPING);
+        assert_true(o.actions & ROLE_ACTION_STOP_SERVICES);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -447,6 +512,7 @@ int main(void)
             cmocka_unit_test(test_string_tables),
             cmocka_unit_test(test_two_machines_handover),
             cmocka_unit_test(test_failed_over_flag),
+            cmocka_unit_test(test_last_resort_once),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
