@@ -63,6 +63,7 @@ static int format_status_json(Manager *m, char **ret)
         json_add_bool(&w, "stop_failed", m->machine.stop_failed);
         json_add_string(&w, "operation", role_op_to_string(m->machine.op));
         json_add_string(&w, "reason", m->last_reason);
+        json_add_string(&w, "state_save_error", manager_state_save_error(m));
         json_begin_object(&w, "peer");
         json_add_string(&w, "name", m->config->peer_name);
         json_add_string(&w, "address", m->config->peer_address_string);
@@ -133,6 +134,8 @@ int manager_format_status(Manager *m, bool json, char **ret)
                 fprintf(f, "doing    %s\n", role_op_to_string(m->machine.op));
         if (m->last_reason)
                 fprintf(f, "reason   %s\n", m->last_reason);
+        if (manager_state_save_error(m))
+                fprintf(f, "saving   FAILING: %s\n", manager_state_save_error(m));
         fprintf(f, "peer     %s (%s): %s, %s", m->config->peer_name, m->config->peer_address_string,
                 m->peer && peer_is_connected(m->peer) ? "connected" : "not connected",
                 peer_state_string(m));

@@ -537,6 +537,7 @@ Manager *manager_free(Manager *m)
         sd_event_source_disable_unref(m->sigint);
         sd_event_source_disable_unref(m->sighup);
         /* The last state reaches the disk before we exit. */
+        sd_event_source_disable_unref(m->state_save_source);
         state_writer_free(m->state_writer);
         notifier_free(m->notifier);
         key_free(m->key);
@@ -554,6 +555,12 @@ static int manager_load_saved_state(Manager *m)
         int r;
 
         r = state_load(m->config->state_dir, &s, &reason);
+        if (r == -ENOTRECOVERABLE) {
+                /* Neither read nor replaced: whatever put it there should be looked at. */
+                log_error("State file %s/state %s: refusing to start; remove it.",
+                          m->config->state_dir, reason ? reason : "is not a regular file");
+                return r;
+        }
         if (r == -ENOENT) {
                 log_info("No saved state in %s: starting passive", m->config->state_dir);
                 return 0;
@@ -565,6 +572,8 @@ static int manager_load_saved_state(Manager *m)
                             m->config->state_dir, reason ? reason : strerror(-r));
                 return 0;
         }
+        if (reason)
+                log_warning("Saved state in %s: %s", m->config->state_dir, reason);
         m->machine.epoch = s.epoch;
         m->machine.handed_over = s.handed_over;
         m->machine.saved_active = s.active;
@@ -661,6 +670,9 @@ int manager_start(Manager *m)
         r = state_writer_new(m->config->state_dir, &m->state_writer);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the state writer: %m");
+        r = manager_watch_state_saves(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch state saves: %m");
 
         r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_terminate, m);
         if (r >= 0)

@@ -78,6 +78,9 @@ typedef struct Manager {
         sd_event_source *stable_timer;
 
         StateWriter *state_writer;
+        sd_event_source *state_save_source;
+        int state_save_error;         /* 0, or -errno of the failing save */
+        char state_save_message[512]; /* what is wrong, while state_save_error */
         bool saved_valid;
         SavedState saved;
 } Manager;
@@ -101,6 +104,11 @@ void manager_check_verdict(Check *c, CheckStatus old_status, CheckStatus new_sta
 void manager_update_lb(Manager *m);
 /* After a configuration change: checks enabled per role, peer view, status, verdicts. */
 void manager_sync(Manager *m);
+
+/* manager-state.c: reports failing state saves (journal, status, notify). */
+int manager_watch_state_saves(Manager *m);
+/* NULL while saves work, else one line saying what fails since when. */
+const char *manager_state_save_error(const Manager *m);
 
 /* manager-reload.c: starts a reload on the loop; req (NULL for SIGHUP) is answered once the new
  * configuration is in place, or refused with the reason, and nothing changed. */

@@ -24,6 +24,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 
 static int setup(void **state)
 {
+        memcpy(base + sizeof(base) - 7, "XXXXXX", 6); /* a fresh name per group */
         return mkdtemp(base) ? 0 : -1;
 }
 
@@ -124,16 +125,31 @@ static void test_round_trip(void **state)
         assert_int_equal(st.st_mode & 07777, 0600);
 }
 
-/* The file is the documented text format with the documented checksum. */
+/* The file is the documented text format: two slots of text padded with newlines. */
 static void test_format(void **state)
 {
-        _cleanup_free_ char *d = new_dir("format"), *text = NULL, *expected = NULL;
+        _cleanup_free_ char *d = new_dir("format"), *text = NULL, *first = NULL, *second = NULL;
         SavedState s = {.active = true, .handed_over = false, .epoch = 7};
+        char *expected;
 
         assert_int_equal(state_save(d, &s), 0);
         text = read_state_file(d);
-        expected = with_checksum("version=1\nactive=1\nhanded_over=0\nepoch=7\n");
-        assert_string_equal(text, expected);
+        assert_int_equal(strlen(text), 2 * STATE_SLOT_SIZE);
+        first = with_checksum("version=2\nsequence=1\nactive=1\nhanded_over=0\nepoch=7\n");
+        assert_memory_equal(text, first, strlen(first));
+        for (size_t i = strlen(first); i < 2 * STATE_SLOT_SIZE; i++)
+                assert_int_equal(text[i], '\n');
+
+        /* The next save goes to the other slot; the first stays as it was. */
+        s.epoch = 8;
+        assert_int_equal(state_save(d, &s), 0);
+        free(text);
+        text = read_state_file(d);
+        second = with_checksum("version=2\nsequence=2\nactive=1\nhanded_over=0\nepoch=8\n");
+        assert_memory_equal(text, first, strlen(first));
+        assert_memory_equal(text + STATE_SLOT_SIZE, second, strlen(second));
+        expected = text + STATE_SLOT_SIZE + strlen(second);
+        assert_int_equal(strspn(expected, "\n"), STATE_SLOT_SIZE - strlen(second));
 }
 
 static void test_creates_dir(void **state)
@@ -197,7 +213,7 @@ static void test_flipped_byte(void **state)
 
         assert_int_equal(state_save(d, &s), 0);
         good = read_state_file(d);
-        len = strlen(good);
+        len = (size_t)(strstr(good, "\n\n") + 1 - good); /* slot 0's record; slot 1 is empty */
 
         /* Any changed byte is caught. Changes that break the framing (the final newline, the
          * "checksum=" key, a NUL) have their own reasons; the rest is a checksum mismatch. */
@@ -215,7 +231,7 @@ static void test_flipped_byte(void **state)
                 }
 
         _cleanup_free_ char *bad = strdup(good);
-        bad[strlen("version=1\nactive=")] ^= 1; /* active=0 becomes active=1 */
+        bad[strlen("version=2\nsequence=1\nactive=")] ^= 1; /* active=0 becomes 1 */
         write_state_file(d, bad);
         assert_corrupt(d, "checksum mismatch");
 
@@ -315,13 +331,14 @@ static void test_failed_save_keeps_previous(void **state)
 {
         _cleanup_free_ char *d = new_dir("failing"), *before = NULL, *after = NULL;
         _cleanup_free_ char *tmp = strdup_printf("%s/state.tmp.%d", d, (int)getpid());
-        SavedState old = {.active = true, .epoch = 10}, new = {.handed_over = true, .epoch = 11};
+        _cleanup_free_ char *v1 = with_checksum("version=1\nactive=1\nhanded_over=0\nepoch=10\n");
+        SavedState new = {.handed_over = true, .epoch = 11};
         SavedState got;
 
-        assert_int_equal(state_save(d, &old), 0);
+        /* A version 1 file is replaced by a two-slot one through a temp file, which cannot be
+         * created here: its name is taken by a directory. */
+        write_state_file(d, v1);
         before = read_state_file(d);
-
-        /* The temp file cannot be created: its name is taken by a directory. */
         assert_int_equal(mkdir(tmp, 0700), 0);
         assert_true(state_save(d, &new) < 0);
         assert_int_equal(rmdir(tmp), 0);
@@ -358,6 +375,154 @@ static void test_failed_save_keeps_previous(void **state)
         }
 }
 
+/* Saves alternate between the slots, in place: same file, same size, sequence rising. */
+static void test_slots_in_place(void **state)
+{
+        _cleanup_free_ char *d = new_dir("in-place");
+        _cleanup_free_ char *path = strdup_printf("%s/state", d);
+        _cleanup_free_ char *text = NULL;
+        StateFile *f = NULL;
+        struct stat first, st;
+        SavedState s = {.epoch = 6}, got;
+
+        assert_int_equal(state_file_open(d, &f), 0);
+        assert_int_equal(stat(path, &first), 0);
+        assert_int_equal(first.st_size, 2 * STATE_SLOT_SIZE);
+        for (uint64_t i = 1; i <= 5; i++) {
+                SavedState si = {.active = i % 2, .epoch = i};
+
+                assert_int_equal(state_file_save(f, &si), 0);
+                assert_int_equal(state_load(d, &got, NULL), 0);
+                assert_true(got.epoch == i && got.active == (i % 2));
+                assert_int_equal(stat(path, &st), 0);
+                assert_true(st.st_ino == first.st_ino);
+                assert_int_equal(st.st_size, 2 * STATE_SLOT_SIZE);
+        }
+        state_file_free(f);
+
+        /* Reopened, it carries on from the newest slot. */
+        assert_int_equal(state_file_open(d, &f), 0);
+        assert_int_equal(state_file_save(f, &s), 0);
+        state_file_free(f);
+        assert_int_equal(state_load(d, &got, NULL), 0);
+        assert_true(got.epoch == 6);
+        text = read_state_file(d);
+        assert_non_null(strstr(text, "sequence=6\n"));
+        assert_non_null(strstr(text, "sequence=5\n"));
+}
+
+/* A save cut short damages only the slot it wrote: the other one, the state before, is used. */
+static void test_torn_slot(void **state)
+{
+        _cleanup_free_ char *d = new_dir("torn");
+        _cleanup_free_ char *path = strdup_printf("%s/state", d);
+        SavedState a = {.active = true, .epoch = 1}, b = {.handed_over = true, .epoch = 2};
+        SavedState c = {.epoch = 3}, got;
+        char *reason = NULL;
+        int fd;
+
+        assert_int_equal(state_save(d, &a), 0); /* slot 0 */
+        assert_int_equal(state_save(d, &b), 0); /* slot 1 */
+        /* Slot 1 half written: its first bytes new, the rest as before. */
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(pwrite(fd, "version=2\nsequence=3\nact", 25, STATE_SLOT_SIZE), 25);
+        close(fd);
+        assert_int_equal(state_load(d, &got, &reason), 0);
+        assert_true(got.active && !got.handed_over && got.epoch == 1);
+        assert_non_null(reason);
+        assert_non_null(strstr(reason, "slot 1 damaged ("));
+        assert_non_null(strstr(reason, "), slot 0 used"));
+        free(reason);
+        reason = NULL;
+
+        /* The next save rewrites the damaged slot, not the good one. */
+        assert_int_equal(state_save(d, &c), 0);
+        assert_int_equal(state_load(d, &got, &reason), 0);
+        assert_null(reason);
+        assert_true(got.epoch == 3);
+
+        /* Both damaged: unusable, both reasons given. */
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(pwrite(fd, "X", 1, 0), 1);
+        assert_int_equal(pwrite(fd, "X", 1, STATE_SLOT_SIZE), 1);
+        close(fd);
+        assert_int_equal(state_load(d, &got, &reason), -EBADMSG);
+        assert_string_equal(reason, "both slots damaged: checksum mismatch; checksum mismatch");
+        free(reason);
+}
+
+/* A file of slots never written (newlines, or zeros) is a fresh node's. */
+static void test_never_written(void **state)
+{
+        _cleanup_free_ char *d = new_dir("never"), *path = strdup_printf("%s/state", d);
+        _cleanup_free_ char *buf = malloc(2 * STATE_SLOT_SIZE);
+        StateFile *f = NULL;
+        SavedState s;
+
+        assert_non_null(buf);
+        assert_int_equal(state_file_open(d, &f), 0);
+        state_file_free(f);
+        assert_int_equal(state_load(d, &s, NULL), -ENOENT);
+        memset(buf, 0, 2 * STATE_SLOT_SIZE);
+        assert_int_equal(write_file_atomic(path, buf, 2 * STATE_SLOT_SIZE, 0600), 0);
+        assert_int_equal(state_load(d, &s, NULL), -ENOENT);
+}
+
+/* A version 1 file is read, and replaced by the two-slot format when opened for saving. */
+static void test_version1_upgrade(void **state)
+{
+        _cleanup_free_ char *d = new_dir("v1");
+        _cleanup_free_ char *v1 = with_checksum("version=1\nactive=1\nhanded_over=1\nepoch=9\n");
+        _cleanup_free_ char *text = NULL;
+        StateFile *f = NULL;
+        SavedState got;
+
+        write_state_file(d, v1);
+        assert_int_equal(state_load(d, &got, NULL), 0);
+        assert_true(got.active && got.handed_over && got.epoch == 9);
+        assert_int_equal(state_file_open(d, &f), 0);
+        state_file_free(f);
+        text = read_state_file(d);
+        assert_int_equal(strlen(text), 2 * STATE_SLOT_SIZE);
+        assert_int_equal(strncmp(text, "version=2\nsequence=1\n", 21), 0);
+        assert_int_equal(state_load(d, &got, NULL), 0);
+        assert_true(got.active && got.handed_over && got.epoch == 9);
+        assert_no_temp_files(d);
+}
+
+/* A FIFO, a symlink or a directory as the state file: refused at once, never read or followed. */
+static void test_not_regular(void **state)
+{
+        _cleanup_free_ char *d = new_dir("fifo"), *path = strdup_printf("%s/state", d);
+        _cleanup_free_ char *target = strdup_printf("%s/elsewhere", base);
+        char *reason = NULL;
+        StateFile *f = NULL;
+        SavedState s;
+
+        assert_int_equal(mkfifo(path, 0600), 0);
+        assert_int_equal(state_load(d, &s, &reason), -ENOTRECOVERABLE);
+        assert_string_equal(reason, "not a regular file but a FIFO");
+        free(reason);
+        assert_int_equal(state_file_open(d, &f), -ENOTRECOVERABLE);
+
+        assert_int_equal(unlink(path), 0);
+        write_state_file(d, "");
+        assert_int_equal(rename(path, target), 0);
+        assert_int_equal(symlink(target, path), 0);
+        assert_int_equal(state_load(d, &s, &reason), -ENOTRECOVERABLE);
+        assert_string_equal(reason, "is a symbolic link");
+        free(reason);
+        assert_int_equal(state_file_open(d, &f), -ENOTRECOVERABLE);
+        assert_int_equal(unlink(path), 0);
+
+        assert_int_equal(mkdir(path, 0700), 0);
+        assert_int_equal(state_load(d, &s, &reason), -ENOTRECOVERABLE);
+        free(reason);
+        assert_int_equal(state_file_open(d, &f), -ENOTRECOVERABLE);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -368,7 +533,15 @@ int main(void)
             cmocka_unit_test(test_unknown_keys), cmocka_unit_test(test_failed_save_keeps_previous),
         };
 
+        const struct CMUnitTest slot_tests[] = {
+            cmocka_unit_test(test_slots_in_place), cmocka_unit_test(test_torn_slot),
+            cmocka_unit_test(test_never_written),  cmocka_unit_test(test_version1_upgrade),
+            cmocka_unit_test(test_not_regular),
+        };
+        int r;
+
         if (sodium_init() < 0)
                 return 1;
-        return cmocka_run_group_tests(tests, setup, teardown);
+        r = cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(slot_tests, setup, teardown) || r;
 }
