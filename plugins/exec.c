@@ -8,7 +8,8 @@
  * stdin and nothing of the checker but the environment. Whatever it does, a run ends in time and
  * leaves nothing behind: at the deadline, or as soon as the command itself has exited, its whole
  * process group is killed; output past a few KiB is read and dropped, so a flood neither blocks
- * it nor us.
+ * it nor us. If the checker itself dies mid-run (the daemon kills a late one, or stops), a guard
+ * process, told by PR_SET_PDEATHSIG, kills the group in its place.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -102,6 +103,38 @@ static _Noreturn void child(const struct exec *e, int out, int err)
                 (void)!write(STDERR_FILENO, "\n", 1);
         }
         _exit(errno == ENOENT ? 127 : 126);
+}
+
+static volatile pid_t guard_group;
+
+static void guard_fire(int sig)
+{
+        (void)sig;
+        (void)kill(-guard_group, SIGKILL);
+        _exit(0);
+}
+
+/* The guard: a fork of the checker, in the command's group, that only waits for the checker to
+ * die (PR_SET_PDEATHSIG) and then kills the group, itself included. The checker kills it when
+ * the run is over. */
+static _Noreturn void guard(pid_t group, pid_t checker)
+{
+        struct sigaction sa = {.sa_handler = guard_fire};
+        sigset_t only_term;
+
+        guard_group = group;
+        (void)sigaction(SIGTERM, &sa, NULL);
+        sigemptyset(&only_term);
+        (void)sigprocmask(SIG_SETMASK, &only_term, NULL);
+        /* The checker's socket and pipes are not ours to hold open. */
+        if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
+                for (int fd = 3; fd < 4096; fd++)
+                        (void)close(fd);
+        (void)setpgid(0, group);
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != checker)
+                guard_fire(0);
+        for (;;)
+                pause();
 }
 
 /* Reads what is there, up to budget bytes, so that a writer as fast as we are cannot keep us
@@ -204,6 +237,15 @@ static bool supervise(pid_t pid, int pidfd, struct output *out, struct output *e
         return exited;
 }
 
+static void stop_guard(pid_t pid)
+{
+        if (pid <= 0)
+                return;
+        (void)kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+}
+
 static int map_status(const struct exec *e, const siginfo_t *si, const char *line, char *msg,
                       size_t msg_size)
 {
@@ -242,7 +284,7 @@ static int exec_run(void *userdata, char *msg, size_t msg_size)
         const char *line;
         siginfo_t si;
         bool exited;
-        pid_t pid;
+        pid_t pid, guard_pid, checker = getpid();
 
         if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
                 snprintf(msg, msg_size, "cannot create a pipe: %s", strerror(errno));
@@ -263,6 +305,9 @@ static int exec_run(void *userdata, char *msg, size_t msg_size)
         err.fd = err_pipe[0];
         (void)fcntl(out.fd, F_SETFL, O_NONBLOCK);
         (void)fcntl(err.fd, F_SETFL, O_NONBLOCK);
+        guard_pid = fork();
+        if (guard_pid == 0)
+                guard(pid, checker);
 
         pidfd = pidfd_open_(pid);
         if (pidfd < 0) {
@@ -270,10 +315,12 @@ static int exec_run(void *userdata, char *msg, size_t msg_size)
                 (void)kill(-pid, SIGKILL);
                 (void)kill(pid, SIGKILL);
                 (void)waitpid(pid, NULL, 0);
+                stop_guard(guard_pid);
                 goto fail_read_ends;
         }
         exited = supervise(pid, pidfd, &out, &err, deadline, &si);
         close(pidfd);
+        stop_guard(guard_pid);
         if (out.fd >= 0)
                 close(out.fd);
         if (err.fd >= 0)

@@ -341,6 +341,29 @@ static void test_leftover_children(void **state)
         assert_gone(pidfile);
 }
 
+/* The checker dies mid-run (the daemon kills a late one): the guard kills the command's group. */
+static void test_checker_killed_mid_run(void **state)
+{
+        char pidfile[128], script[256];
+        pid_t checker;
+
+        snprintf(pidfile, sizeof(pidfile), "%s/orphan.pid", tmp);
+        snprintf(script, sizeof(script), "sleep 1000 & echo $! > %s; wait", pidfile);
+        checker = fork();
+        assert_true(checker >= 0);
+        if (checker == 0) {
+                char msg[512];
+                (void)RUN(msg, 100.0, CMD("sh"), CMD("-c"), CMD(script));
+                _exit(0);
+        }
+        for (int i = 0; i < 500 && access(pidfile, F_OK) < 0; i++)
+                usleep(10000);
+        usleep(50000); /* the pid is written */
+        assert_int_equal(kill(checker, SIGKILL), 0);
+        assert_int_equal(waitpid(checker, NULL, 0), checker);
+        assert_gone(pidfile);
+}
+
 static void test_param_errors(void **state)
 {
         const struct vacataire_param empty[] = {{0}};
@@ -376,6 +399,7 @@ int main(void)
             cmocka_unit_test(test_never_exits),
             cmocka_unit_test(test_floods),
             cmocka_unit_test(test_leftover_children),
+            cmocka_unit_test(test_checker_killed_mid_run),
             cmocka_unit_test(test_param_errors),
         };
         if (access(NAGIOS "check_dummy", X_OK) < 0) {
