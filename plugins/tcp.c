@@ -168,7 +168,8 @@ static int tcp_run(void *userdata, char *msg, size_t msg_size)
                                  strerror(errno));
                 goto critical;
         }
-        if (got < t->expect_size || memcmp(reply, t->expect, t->expect_size) != 0) {
+        if (got < t->expect_size ||
+            (t->expect_size > 0 && memcmp(reply, t->expect, t->expect_size) != 0)) {
                 char want[256];
                 show(reply, got, shown, sizeof(shown));
                 show(t->expect, t->expect_size, want, sizeof(want));

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +26,8 @@ static pid_t start_server(char *const argv[], int *ret_port)
         if (pid < 0)
                 return -1;
         if (pid == 0) {
+                /* Whatever happens to the test, the server goes with it. */
+                (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
                 dup2(fds[1], STDOUT_FILENO);
                 execvp(argv[0], argv);
                 _exit(127);

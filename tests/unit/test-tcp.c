@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <sys/prctl.h>
 
 #include <cmocka.h>
 
@@ -97,7 +98,9 @@ static pid_t start_redis(int *ret_port)
         if (pid == 0) {
                 int null = open("/dev/null", O_RDWR | O_CLOEXEC);
                 dup2(null, STDOUT_FILENO);
-                if (chdir(redis_dir) < 0)
+                dup2(null, STDERR_FILENO);
+                /* Whatever happens to the test, the server goes with it. */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || chdir(redis_dir) < 0)
                         _exit(127);
                 execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1 ::1",
                        "--save", "", "--appendonly", "no", "--dir", redis_dir, (char *)NULL);
