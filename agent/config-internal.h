@@ -60,6 +60,13 @@ int conf_read_name(ConfigParser *p, const config_setting_t *group, const char *n
                    char **ret);
 int conf_read_address(ConfigParser *p, const config_setting_t *group, const char *name,
                       bool required, char **ret_string, SocketAddress *ret);
+/* peer.address: "host:port" where host is a numeric address (IPv6 with an optional zone) or a
+ * host name (then c->peer_address.len is 0: resolved at start and at each connect). Fills
+ * c->peer_address_string, peer_host, peer_port, peer_address and peer_address_where. */
+int conf_read_peer_address(ConfigParser *p, const config_setting_t *group, const char *name,
+                           bool required, Config *c);
+/* "file:line: key.path" of s, malloc'd (NULL on OOM, recorded in p). */
+char *conf_location(ConfigParser *p, const config_setting_t *s);
 /* An int or float number of seconds in [min, max], or (min, max] if !min_inclusive. */
 int conf_read_seconds(ConfigParser *p, const config_setting_t *group, const char *name, double min,
                       bool min_inclusive, double max, double *ret);

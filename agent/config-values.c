@@ -280,6 +280,72 @@ int conf_read_address(ConfigParser *p, const config_setting_t *group, const char
         return replace_string(p, value, ret_string);
 }
 
+char *conf_location(ConfigParser *p, const config_setting_t *s)
+{
+        char path[512], file[PATH_MAX + 64];
+        char *ret;
+
+        setting_path(s, path, sizeof(path));
+        ret = strdup_printf("%s:%d: %s",
+                            conf_display_file(p, config_setting_source_file(s), file, sizeof(file)),
+                            setting_line(s), path);
+        if (!ret)
+                p->oom = true;
+        return ret;
+}
+
+int conf_read_peer_address(ConfigParser *p, const config_setting_t *group, const char *name,
+                           bool required, Config *c)
+{
+        const config_setting_t *s = lookup(p, group, name, required);
+        _cleanup_free_ char *host = NULL;
+        const char *value;
+        uint16_t port;
+        int r;
+
+        if (!s)
+                return 0;
+        value = config_setting_get_string(s);
+        if (!value) {
+                conf_error_at(p, s, "must be a string \"host:port\"");
+                return -EINVAL;
+        }
+        r = socket_address_split(value, &host, &port);
+        if (r == -ENOMEM) {
+                p->oom = true;
+                return r;
+        }
+        if (r < 0) {
+                conf_error_at(
+                    p, s,
+                    "\"%s\" is not an address: expected \"host:port\", \"[IPv6]:port\" or "
+                    "\"[fe80::1%%eth0]:port\" with a port of 1-65535",
+                    value);
+                return -EINVAL;
+        }
+        memset(&c->peer_address, 0, sizeof(c->peer_address));
+        if (socket_address_from_host(host, port, &c->peer_address) < 0) {
+                if (value[0] == '[' || strchr(host, ':') || !hostname_is_valid(host)) {
+                        conf_error_at(p, s,
+                                      "\"%s\" is not an address: \"%s\" is neither a numeric "
+                                      "address nor a valid host name",
+                                      value, host);
+                        return -EINVAL;
+                }
+                c->peer_address.len = 0; /* a host name: resolved later, off the loop */
+        } else if (streq(host, "*") || streq(host, "")) {
+                conf_error_at(p, s, "\"%s\" is not an address one can connect to", value);
+                return -EINVAL;
+        }
+        free(c->peer_host);
+        c->peer_host = TAKE_PTR(host);
+        c->peer_port = port;
+        free(c->peer_address_where);
+        c->peer_address_where = conf_location(p, s);
+        r = replace_string(p, value, &c->peer_address_string);
+        return r < 0 ? r : 1;
+}
+
 int conf_read_seconds(ConfigParser *p, const config_setting_t *group, const char *name, double min,
                       bool min_inclusive, double max, double *ret)
 {

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include "config-internal.h"
+#include "resolve.h"
 
 const char *const home_role_table[_HOME_ROLE_MAX] = {
     [HOME_ROLE_MASTER] = "master",
@@ -86,6 +87,8 @@ Config *config_unref(Config *c)
         free(c->listen);
         free(c->peer_name);
         free(c->peer_address_string);
+        free(c->peer_host);
+        free(c->peer_address_where);
         free(c->key_file);
         free(c->agent_listen);
         free(c->http_listen);
@@ -161,8 +164,7 @@ static void parse_node_and_peer(ConfigParser *p, Config *c)
                 if (conf_read_name(p, peer, "name", true, &c->peer_name) > 0 && c->node_name &&
                     streq(c->peer_name, c->node_name))
                         conf_error_key(p, peer, "name", "must differ from node.name");
-                (void)conf_read_address(p, peer, "address", true, &c->peer_address_string,
-                                        &c->peer_address);
+                (void)conf_read_peer_address(p, peer, "address", true, c);
         }
 
         if (conf_read_group(p, p->root, "auth", true, &auth) > 0) {
@@ -413,4 +415,26 @@ finish:
                 return r;
         *ret = TAKE_PTR(c);
         return 0;
+}
+
+int config_check_peer_host(const Config *c, char **ret_error)
+{
+        SocketAddress addresses[RESOLVE_ADDRESSES_MAX];
+        size_t n;
+        int r;
+
+        *ret_error = NULL;
+        if (c->peer_address.len > 0)
+                return 0;
+        r = resolve_blocking(c->peer_host, c->peer_port, addresses, ELEMENTSOF(addresses), &n);
+        if (r == 0)
+                return 0;
+        if (resolve_error_is_not_found(r)) {
+                *ret_error =
+                    strdup_printf("%s: host \"%s\" not found", c->peer_address_where, c->peer_host);
+                return -ENOENT;
+        }
+        *ret_error = strdup_printf("%s: cannot resolve \"%s\" now (%s); will retry at each connect",
+                                   c->peer_address_where, c->peer_host, resolve_error_string(r));
+        return -EAGAIN;
 }

@@ -79,7 +79,10 @@ typedef struct Config {
 
         char *peer_name;
         char *peer_address_string;
-        SocketAddress peer_address;
+        SocketAddress peer_address; /* len 0: peer_host is a name, resolved off the loop */
+        char *peer_host;            /* as written, without brackets */
+        uint16_t peer_port;
+        char *peer_address_where; /* "file:line: peer.address", for messages */
 
         char *key_file;
 
@@ -132,6 +135,10 @@ Config *config_ref(Config *c);
 /* Drops one reference and frees the configuration with the last one. Returns NULL; accepts NULL. */
 Config *config_unref(Config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_unref);
+/* Resolves peer.address now (blocking: start-up and -t only). Returns 0, or -ENOENT with *ret_error
+ * "file:line: peer.address: host \"x\" not found", or -EAGAIN with a warning in *ret_error for a
+ * failure that may pass (DNS unreachable). */
+int config_check_peer_host(const Config *c, char **ret_error);
 
 const ConfigCheck *config_find_check(const Config *c, const char *name);
 /* Whether two checks have the same params, lists compared element by element. */

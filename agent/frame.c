@@ -5,22 +5,31 @@
 
 #include "util.h"
 
-/* Header offsets (all integers big-endian). */
+/* Clear header offsets (all integers big-endian). */
 enum {
         OFF_MAGIC = 0,
         OFF_VERSION = 4,
-        OFF_TYPE = 5,
-        OFF_STATE = 6,
-        OFF_FLAGS = 7,
-        OFF_PAYLOAD_LEN = 8,
-        OFF_REQUEST_ID = 12,
-        OFF_COUNTER = 16,
-        OFF_EPOCH = 24,
+        OFF_KIND = 5,
+        OFF_RESERVED = 6,
+        OFF_BODY_LEN = 8,
+        OFF_COUNTER = 12,
 };
 
-_Static_assert(OFF_EPOCH + 8 == FRAME_HEADER_SIZE, "header layout");
-_Static_assert(FRAME_HMAC_SIZE == crypto_auth_hmacsha256_BYTES, "HMAC size");
-_Static_assert(FRAME_NONCE_SIZE + FRAME_NAME_MAX <= FRAME_MAX_PAYLOAD, "HELLO fits");
+/* Sealed inner header offsets. */
+enum {
+        IN_TYPE = 0,
+        IN_STATE = 1,
+        IN_FLAGS = 2,
+        IN_RESERVED = 3,
+        IN_REQUEST_ID = 4,
+        IN_EPOCH = 8,
+};
+
+_Static_assert(OFF_COUNTER + 8 == FRAME_HEADER_SIZE, "header layout");
+_Static_assert(IN_EPOCH + 8 == FRAME_INNER_SIZE, "inner header layout");
+_Static_assert(FRAME_TAG_SIZE == crypto_aead_chacha20poly1305_IETF_ABYTES, "tag size");
+_Static_assert(FRAME_KEY_SIZE == crypto_aead_chacha20poly1305_IETF_KEYBYTES, "key size");
+_Static_assert(FRAME_HELLO_MAX <= FRAME_MAX_PAYLOAD, "HELLO fits");
 
 static const char *const frame_type_table[_FRAME_TYPE_MAX] = {
     [FRAME_HELLO] = "hello",
@@ -31,11 +40,11 @@ static const char *const frame_type_table[_FRAME_TYPE_MAX] = {
     [FRAME_RELEASE] = "release",
     [FRAME_RELEASE_REFUSED] = "release-refused",
     [FRAME_RELEASED] = "released",
+    [FRAME_AUTH] = "auth",
+    [FRAME_REFUSED] = "refused",
 };
 
 DEFINE_STRING_TABLE_LOOKUP(frame_type, FrameType)
-
-static const uint8_t zero_nonce[FRAME_NONCE_SIZE];
 
 static void put_be32(uint8_t *p, uint32_t v)
 {
@@ -59,109 +68,162 @@ static uint64_t get_be64(const uint8_t *p)
         return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
 }
 
-static bool frame_type_valid(unsigned t)
+static bool sealed_type_valid(unsigned t)
 {
-        return t >= FRAME_HELLO && t < _FRAME_TYPE_MAX;
+        return t > FRAME_HELLO && t < _FRAME_TYPE_MAX;
 }
 
-void frame_session_init(FrameSession *s, const uint8_t *key, size_t key_len)
+void frame_session_init(FrameSession *s, const uint8_t *key, size_t key_len, bool initiator)
 {
+        static const char label[] = "vacataire peer key v2";
+        crypto_generichash_state st;
+
         /* Idempotent; randombytes_buf must not run before it. */
         if (sodium_init() < 0)
                 abort();
 
-        *s = (FrameSession){.key = key, .key_len = key_len};
+        *s = (FrameSession){.initiator = initiator};
+        /* The shared key may be up to 4 KiB; a hash of it is the 32-byte key of the KDF. */
+        crypto_generichash_init(&st, NULL, 0, sizeof(s->base_key));
+        crypto_generichash_update(&st, (const uint8_t *)label, sizeof(label));
+        crypto_generichash_update(&st, key, key_len);
+        crypto_generichash_final(&st, s->base_key, sizeof(s->base_key));
+        sodium_memzero(&st, sizeof(st));
         randombytes_buf(s->local_nonce, sizeof(s->local_nonce));
 }
 
-/* The HMAC covers receiver_nonce || sender_nonce || header || payload. Binding the receiver's
- * nonce, which it drew afresh for this connection, is what makes a frame recorded on an earlier
- * connection useless on a new one; binding both nonces in a fixed order also means a frame
- * reflected back at its sender does not verify (the order is swapped). */
-static void frame_mac(const FrameSession *s, const uint8_t *receiver_nonce,
-                      const uint8_t *sender_nonce, const uint8_t *frame, size_t payload_len,
-                      uint8_t out[FRAME_HMAC_SIZE])
+void frame_session_done(FrameSession *s)
 {
-        crypto_auth_hmacsha256_state st;
+        sodium_memzero(s, sizeof(*s));
+}
 
-        /* Multi-part API: crypto_auth_hmacsha256() wants a key of exactly 32 bytes, ours may be
-         * longer. */
-        crypto_auth_hmacsha256_init(&st, s->key, s->key_len);
-        crypto_auth_hmacsha256_update(&st, receiver_nonce, FRAME_NONCE_SIZE);
-        crypto_auth_hmacsha256_update(&st, sender_nonce, FRAME_NONCE_SIZE);
-        crypto_auth_hmacsha256_update(&st, frame, FRAME_HEADER_SIZE + payload_len);
-        crypto_auth_hmacsha256_final(&st, out);
+static void derive_key(const FrameSession *s, const uint8_t transcript[32], const char *direction,
+                       uint8_t out[FRAME_KEY_SIZE])
+{
+        crypto_generichash_state st;
+
+        crypto_generichash_init(&st, s->base_key, sizeof(s->base_key), FRAME_KEY_SIZE);
+        crypto_generichash_update(&st, (const uint8_t *)direction, strlen(direction) + 1);
+        crypto_generichash_update(&st, transcript, 32);
+        crypto_generichash_final(&st, out, FRAME_KEY_SIZE);
         sodium_memzero(&st, sizeof(st));
 }
 
-static int encode_raw(FrameSession *s, const Frame *f, uint64_t counter,
-                      const uint8_t *receiver_nonce, uint8_t *buf, size_t size, size_t *ret_len)
+/* Once both HELLOs are known: the transcript is both HELLO bodies (nonce and name), the
+ * dialer's first, each with its length; one key per direction is derived from it. A frame
+ * sealed for this connection is thus bound to both fresh nonces, both names and its direction:
+ * replayed on another connection, reflected back at its sender, or spliced between two
+ * connections, it fails authentication. */
+static void derive_keys(FrameSession *s)
 {
-        size_t total;
+        static const char label[] = "vacataire handshake v2";
+        const uint8_t *first = s->initiator ? s->local_hello : s->remote_hello;
+        const uint8_t *second = s->initiator ? s->remote_hello : s->local_hello;
+        uint8_t first_len = (uint8_t)(s->initiator ? s->local_hello_len : s->remote_hello_len);
+        uint8_t second_len = (uint8_t)(s->initiator ? s->remote_hello_len : s->local_hello_len);
+        crypto_generichash_state st;
+        uint8_t transcript[32];
 
-        if (!frame_type_valid(f->type) || f->payload_len > FRAME_MAX_PAYLOAD)
-                return -EINVAL;
-        total = FRAME_HEADER_SIZE + f->payload_len + FRAME_HMAC_SIZE;
-        if (size < total)
-                return -ENOBUFS;
+        crypto_generichash_init(&st, NULL, 0, sizeof(transcript));
+        crypto_generichash_update(&st, (const uint8_t *)label, sizeof(label));
+        crypto_generichash_update(&st, &first_len, 1);
+        crypto_generichash_update(&st, first, first_len);
+        crypto_generichash_update(&st, &second_len, 1);
+        crypto_generichash_update(&st, second, second_len);
+        crypto_generichash_final(&st, transcript, sizeof(transcript));
 
+        derive_key(s, transcript, s->initiator ? "dialer to listener" : "listener to dialer",
+                   s->send_key);
+        derive_key(s, transcript, s->initiator ? "listener to dialer" : "dialer to listener",
+                   s->recv_key);
+        s->keys_ready = true;
+        sodium_memzero(&st, sizeof(st));
+}
+
+static void put_header(uint8_t *buf, FrameKind kind, size_t body_len, uint64_t counter)
+{
         put_be32(buf + OFF_MAGIC, FRAME_MAGIC);
         buf[OFF_VERSION] = FRAME_VERSION;
-        buf[OFF_TYPE] = f->type;
-        buf[OFF_STATE] = f->state;
-        buf[OFF_FLAGS] = f->flags;
-        put_be32(buf + OFF_PAYLOAD_LEN, f->payload_len);
-        put_be32(buf + OFF_REQUEST_ID, f->request_id);
+        buf[OFF_KIND] = (uint8_t)kind;
+        buf[OFF_RESERVED] = 0;
+        buf[OFF_RESERVED + 1] = 0;
+        put_be32(buf + OFF_BODY_LEN, (uint32_t)body_len);
         put_be64(buf + OFF_COUNTER, counter);
-        put_be64(buf + OFF_EPOCH, f->epoch);
-        if (f->payload_len > 0)
-                memcpy(buf + FRAME_HEADER_SIZE, f->payload, f->payload_len);
-        frame_mac(s, receiver_nonce, s->local_nonce, buf, f->payload_len,
-                  buf + FRAME_HEADER_SIZE + f->payload_len);
-        *ret_len = total;
-        return 0;
+}
+
+static void aead_nonce(uint64_t counter, uint8_t out[crypto_aead_chacha20poly1305_IETF_NPUBBYTES])
+{
+        memset(out, 0, crypto_aead_chacha20poly1305_IETF_NPUBBYTES);
+        put_be64(out + crypto_aead_chacha20poly1305_IETF_NPUBBYTES - 8, counter);
 }
 
 int frame_encode_hello(FrameSession *s, const char *node_name, uint8_t *buf, size_t size,
                        size_t *ret_len)
 {
-        Frame f = {.type = FRAME_HELLO};
-        size_t name_len;
-        int r;
+        size_t name_len, total;
 
         if (s->hello_sent || !node_name)
                 return -EINVAL;
         name_len = strlen(node_name);
-        if (name_len == 0 || name_len > FRAME_NAME_MAX)
+        if (name_len == 0 || name_len > FRAME_NAME_MAX || memchr(node_name, 0, name_len))
                 return -EINVAL;
+        total = FRAME_HEADER_SIZE + FRAME_NONCE_SIZE + name_len;
+        if (size < total)
+                return -ENOBUFS;
 
-        memcpy(f.payload, s->local_nonce, FRAME_NONCE_SIZE);
-        memcpy(f.payload + FRAME_NONCE_SIZE, node_name, name_len);
-        f.payload_len = (uint32_t)(FRAME_NONCE_SIZE + name_len);
-
-        /* The peer's nonce may not be known yet (both sides send HELLO at once), so a HELLO binds
-         * a zero receiver nonce: it can be replayed onto another connection, but nothing after
-         * it can, and a replayed HELLO alone changes no state. */
-        r = encode_raw(s, &f, 0, zero_nonce, buf, size, ret_len);
-        if (r < 0)
-                return r;
+        memcpy(s->local_hello, s->local_nonce, FRAME_NONCE_SIZE);
+        memcpy(s->local_hello + FRAME_NONCE_SIZE, node_name, name_len);
+        s->local_hello_len = FRAME_NONCE_SIZE + name_len;
+        put_header(buf, FRAME_KIND_HELLO, s->local_hello_len, 0);
+        memcpy(buf + FRAME_HEADER_SIZE, s->local_hello, s->local_hello_len);
         s->hello_sent = true;
+        if (s->hello_received)
+                derive_keys(s);
+        *ret_len = total;
         return 0;
 }
 
 int frame_encode(FrameSession *s, const Frame *f, uint8_t *buf, size_t size, size_t *ret_len)
 {
-        int r;
+        uint8_t inner[FRAME_INNER_SIZE + FRAME_MAX_PAYLOAD];
+        uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
+        unsigned long long sealed_len;
+        uint64_t counter;
+        size_t body_len;
+        bool auth;
 
-        if (f->type == FRAME_HELLO)
+        if (!sealed_type_valid(f->type) || f->payload_len > FRAME_MAX_PAYLOAD)
                 return -EINVAL;
-        if (!s->hello_sent || !s->hello_received)
+        auth = f->type == FRAME_AUTH;
+        if (auth && s->auth_sent)
+                return -EINVAL;
+        if (!s->keys_ready || (!auth && !s->auth_sent))
                 return -ENOTCONN;
+        if (!auth && s->send_counter == UINT64_MAX)
+                return -EOVERFLOW;
+        body_len = FRAME_INNER_SIZE + f->payload_len + FRAME_TAG_SIZE;
+        if (size < FRAME_HEADER_SIZE + body_len)
+                return -ENOBUFS;
+        counter = auth ? 0 : s->send_counter + 1;
 
-        r = encode_raw(s, f, s->send_counter + 1, s->remote_nonce, buf, size, ret_len);
-        if (r < 0)
-                return r;
-        s->send_counter++;
+        inner[IN_TYPE] = f->type;
+        inner[IN_STATE] = f->state;
+        inner[IN_FLAGS] = f->flags;
+        inner[IN_RESERVED] = 0;
+        put_be32(inner + IN_REQUEST_ID, f->request_id);
+        put_be64(inner + IN_EPOCH, f->epoch);
+        if (f->payload_len > 0)
+                memcpy(inner + FRAME_INNER_SIZE, f->payload, f->payload_len);
+
+        put_header(buf, FRAME_KIND_SEALED, body_len, counter);
+        aead_nonce(counter, nonce);
+        crypto_aead_chacha20poly1305_ietf_encrypt(buf + FRAME_HEADER_SIZE, &sealed_len, inner,
+                                                  FRAME_INNER_SIZE + f->payload_len, buf,
+                                                  FRAME_HEADER_SIZE, NULL, nonce, s->send_key);
+        sodium_memzero(inner, sizeof(inner));
+        s->auth_sent = true;
+        s->send_counter = counter;
+        *ret_len = FRAME_HEADER_SIZE + (size_t)sealed_len;
         return 0;
 }
 
@@ -169,38 +231,103 @@ int frame_encode(FrameSession *s, const Frame *f, uint8_t *buf, size_t size, siz
  * is refused at once instead of being waited for. */
 static int check_header(const uint8_t *h)
 {
+        uint32_t body_len = get_be32(h + OFF_BODY_LEN);
+
         if (get_be32(h + OFF_MAGIC) != FRAME_MAGIC)
                 return -EBADMSG;
         if (h[OFF_VERSION] != FRAME_VERSION)
                 return -EPROTONOSUPPORT;
-        if (get_be32(h + OFF_PAYLOAD_LEN) > FRAME_MAX_PAYLOAD)
+        if (body_len > FRAME_MAX_BODY)
                 return -EMSGSIZE;
-        if (!frame_type_valid(h[OFF_TYPE]))
+        if (h[OFF_RESERVED] != 0 || h[OFF_RESERVED + 1] != 0)
                 return -EBADMSG;
+        switch (h[OFF_KIND]) {
+        case FRAME_KIND_HELLO:
+                if (body_len <= FRAME_NONCE_SIZE || body_len > FRAME_HELLO_MAX ||
+                    get_be64(h + OFF_COUNTER) != 0)
+                        return -EBADMSG;
+                return 0;
+        case FRAME_KIND_SEALED:
+                if (body_len < FRAME_INNER_SIZE + FRAME_TAG_SIZE)
+                        return -EBADMSG;
+                return 0;
+        default:
+                return -EBADMSG;
+        }
+}
+
+static ssize_t decode_hello(FrameSession *s, const uint8_t *body, size_t body_len, Frame *ret)
+{
+        if (s->hello_received)
+                return -EBADMSG;
+        if (memchr(body + FRAME_NONCE_SIZE, 0, body_len - FRAME_NONCE_SIZE))
+                return -EBADMSG;
+        /* Our own HELLO sent back to us: the transcript would be symmetric. */
+        if (sodium_memcmp(body, s->local_nonce, FRAME_NONCE_SIZE) == 0)
+                return -EBADMSG;
+
+        memcpy(s->remote_nonce, body, FRAME_NONCE_SIZE);
+        memcpy(s->remote_hello, body, body_len);
+        s->remote_hello_len = body_len;
+        s->hello_received = true;
+        if (s->hello_sent)
+                derive_keys(s);
+        *ret = (Frame){.type = FRAME_HELLO, .payload_len = (uint32_t)body_len};
+        memcpy(ret->payload, body, body_len);
         return 0;
 }
 
-static int check_hello_payload(const FrameSession *s, const uint8_t *payload, size_t len)
+static int decode_sealed(FrameSession *s, const uint8_t *buf, size_t body_len, Frame *ret)
 {
-        if (len <= FRAME_NONCE_SIZE || len > FRAME_NONCE_SIZE + FRAME_NAME_MAX)
+        uint8_t inner[FRAME_INNER_SIZE + FRAME_MAX_PAYLOAD];
+        uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
+        unsigned long long inner_len;
+        uint64_t counter = get_be64(buf + OFF_COUNTER), expected;
+        uint8_t type;
+        int r = 0;
+
+        if (!s->keys_ready)
                 return -EBADMSG;
-        if (memchr(payload + FRAME_NONCE_SIZE, 0, len - FRAME_NONCE_SIZE))
-                return -EBADMSG;
-        /* Our own HELLO sent back to us: accepting it would make remote_nonce equal local_nonce,
-         * and then every frame we send would verify when reflected back at us. */
-        if (sodium_memcmp(payload, s->local_nonce, FRAME_NONCE_SIZE) == 0)
-                return -EBADMSG;
+        aead_nonce(counter, nonce);
+        if (crypto_aead_chacha20poly1305_ietf_decrypt(inner, &inner_len, NULL,
+                                                      buf + FRAME_HEADER_SIZE, body_len, buf,
+                                                      FRAME_HEADER_SIZE, nonce, s->recv_key) != 0)
+                return -EACCES;
+
+        /* The counter is authenticated (it is the AEAD nonce and in the associated data), so
+         * checking it now refuses a genuine frame replayed, dropped or reordered within this
+         * connection; frames of other connections already failed above. */
+        expected = s->auth_received ? s->recv_counter + 1 : 0;
+        type = inner[IN_TYPE];
+        if (counter != expected)
+                r = -ESTALE;
+        else if (!sealed_type_valid(type) || inner[IN_RESERVED] != 0 ||
+                 (type == FRAME_AUTH) == s->auth_received)
+                r = -EBADMSG;
+        if (r < 0) {
+                sodium_memzero(inner, sizeof(inner));
+                return r;
+        }
+
+        s->auth_received = true;
+        s->recv_counter = counter;
+        *ret = (Frame){
+            .type = type,
+            .state = inner[IN_STATE],
+            .flags = inner[IN_FLAGS],
+            .request_id = get_be32(inner + IN_REQUEST_ID),
+            .counter = counter,
+            .epoch = get_be64(inner + IN_EPOCH),
+            .payload_len = (uint32_t)(inner_len - FRAME_INNER_SIZE),
+        };
+        memcpy(ret->payload, inner + FRAME_INNER_SIZE, ret->payload_len);
+        sodium_memzero(inner, sizeof(inner));
         return 0;
 }
 
 ssize_t frame_decode(FrameSession *s, const uint8_t *buf, size_t len, Frame *ret)
 {
-        uint8_t mac[FRAME_HMAC_SIZE];
-        const uint8_t *payload = buf + FRAME_HEADER_SIZE, *receiver_nonce, *sender_nonce;
-        uint32_t payload_len;
-        uint64_t counter, expected;
-        size_t total;
-        bool hello;
+        size_t body_len, total;
         int r;
 
         if (len < FRAME_HEADER_SIZE)
@@ -208,70 +335,44 @@ ssize_t frame_decode(FrameSession *s, const uint8_t *buf, size_t len, Frame *ret
         r = check_header(buf);
         if (r < 0)
                 return r;
-        payload_len = get_be32(buf + OFF_PAYLOAD_LEN);
-        total = FRAME_HEADER_SIZE + payload_len + FRAME_HMAC_SIZE;
+        body_len = get_be32(buf + OFF_BODY_LEN);
+        total = FRAME_HEADER_SIZE + body_len;
         if (len < total)
                 return 0;
 
-        /* Exactly one HELLO, first: before it the sender's nonce is unknown, so no other frame
-         * could be verified. */
-        hello = buf[OFF_TYPE] == FRAME_HELLO;
-        if (hello == s->hello_received)
-                return -EBADMSG;
-
-        if (hello) {
-                r = check_hello_payload(s, payload, payload_len);
-                if (r < 0)
-                        return r;
-                receiver_nonce = zero_nonce;
-                sender_nonce = payload;
-        } else {
-                receiver_nonce = s->local_nonce;
-                sender_nonce = s->remote_nonce;
-        }
-        frame_mac(s, receiver_nonce, sender_nonce, buf, payload_len, mac);
-        if (sodium_memcmp(mac, payload + payload_len, FRAME_HMAC_SIZE) != 0)
-                return -EACCES;
-
-        /* The counter is authenticated, so checking it after the HMAC is what refuses a frame
-         * replayed, dropped or reordered within this connection (the nonces already refuse
-         * frames from other connections). */
-        counter = get_be64(buf + OFF_COUNTER);
-        expected = hello ? 0 : s->recv_counter + 1;
-        if (counter != expected)
-                return -ESTALE;
-
-        if (hello) {
-                memcpy(s->remote_nonce, payload, FRAME_NONCE_SIZE);
-                s->hello_received = true;
-        }
-        s->recv_counter = counter;
-
-        *ret = (Frame){
-            .type = buf[OFF_TYPE],
-            .state = buf[OFF_STATE],
-            .flags = buf[OFF_FLAGS],
-            .request_id = get_be32(buf + OFF_REQUEST_ID),
-            .counter = counter,
-            .epoch = get_be64(buf + OFF_EPOCH),
-            .payload_len = payload_len,
-        };
-        if (payload_len > 0)
-                memcpy(ret->payload, payload, payload_len);
+        if (buf[OFF_KIND] == FRAME_KIND_HELLO)
+                r = (int)decode_hello(s, buf + FRAME_HEADER_SIZE, body_len, ret);
+        else
+                r = decode_sealed(s, buf, body_len, ret);
+        if (r < 0)
+                return r;
         return (ssize_t)total;
+}
+
+static int copy_name(const uint8_t *hello, size_t len, char *buf, size_t size)
+{
+        size_t n;
+
+        if (len <= FRAME_NONCE_SIZE || len > FRAME_HELLO_MAX)
+                return -EINVAL;
+        n = len - FRAME_NONCE_SIZE;
+        if (size < n + 1)
+                return -ENOBUFS;
+        memcpy(buf, hello + FRAME_NONCE_SIZE, n);
+        buf[n] = 0;
+        return 0;
 }
 
 int frame_hello_name(const Frame *f, char *buf, size_t size)
 {
-        size_t n;
-
-        if (f->type != FRAME_HELLO || f->payload_len <= FRAME_NONCE_SIZE ||
-            f->payload_len > FRAME_NONCE_SIZE + FRAME_NAME_MAX)
+        if (f->type != FRAME_HELLO)
                 return -EINVAL;
-        n = f->payload_len - FRAME_NONCE_SIZE;
-        if (size < n + 1)
-                return -ENOBUFS;
-        memcpy(buf, f->payload + FRAME_NONCE_SIZE, n);
-        buf[n] = 0;
-        return 0;
+        return copy_name(f->payload, f->payload_len, buf, size);
+}
+
+int frame_session_remote_name(const FrameSession *s, char *buf, size_t size)
+{
+        if (!s->hello_received)
+                return -ENOTCONN;
+        return copy_name(s->remote_hello, s->remote_hello_len, buf, size);
 }

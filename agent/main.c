@@ -39,6 +39,29 @@ static int load_config(const char *path, Config **ret)
         return r;
 }
 
+/* A peer host name that does not exist is a configuration error; a DNS failure that may pass is
+ * not (the peer link resolves again at each connect). */
+static bool check_peer_host(const Config *c, bool test)
+{
+        _cleanup_free_ char *message = NULL;
+        int r = config_check_peer_host(c, &message);
+
+        if (r == -ENOENT || (r < 0 && !message)) {
+                if (test)
+                        fprintf(stderr, "%s\n", message ? message : strerror(-r));
+                else
+                        log_error("%s", message ? message : strerror(-r));
+                return false;
+        }
+        if (r < 0) {
+                if (test)
+                        fprintf(stderr, "warning: %s\n", message);
+                else
+                        log_warning("%s", message);
+        }
+        return true;
+}
+
 typedef struct TestRun {
         const char *path;
         Config *config;
@@ -76,6 +99,8 @@ static int test_config(const char *path)
         if (load_config(path, &c) < 0)
                 return 1;
         t.config = c;
+        if (!check_peer_host(c, true))
+                t.ok = false;
         r = key_load(c->key_file, &key, &key_error);
         if (r < 0) {
                 fprintf(stderr, "%s: auth.key_file: %s\n", path,
@@ -177,6 +202,10 @@ int main(int argc, char *argv[])
 
         if (load_config(path, &config) < 0)
                 return EXIT_CONFIG;
+        if (!check_peer_host(config, false)) {
+                config_unref(config);
+                return EXIT_CONFIG;
+        }
         r = manager_new(config, &m);
         config = config_unref(config); /* the manager holds its own reference */
         if (r < 0) {

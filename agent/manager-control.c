@@ -4,6 +4,8 @@
 #include "log.h"
 #include "manager.h"
 
+#define BOTH_MASTER_WARNING "both nodes are configured role \"master\": one should be \"standby\""
+
 static const char *peer_state_string(const Manager *m)
 {
         if (!m->peer || !peer_is_connected(m->peer) || !m->peer_known)
@@ -73,7 +75,15 @@ static int format_status_json(Manager *m, char **ret)
                 json_add_int(&w, "last_seen_ms", seen);
         else
                 json_add_null(&w, "last_seen_ms");
+        if (peer_problem(m->peer))
+                json_add_string(&w, "problem", peer_problem(m->peer));
+        else
+                json_add_null(&w, "problem");
         json_end_object(&w);
+        json_begin_array(&w, "warnings");
+        if (m->both_master)
+                json_add_string(&w, NULL, BOTH_MASTER_WARNING);
+        json_end_array(&w);
         json_begin_array(&w, "checks");
         for (size_t i = 0; i < m->n_checks; i++)
                 write_check_json(&w, m->checks[i]);
@@ -142,6 +152,10 @@ int manager_format_status(Manager *m, bool json, char **ret)
         if (seen >= 0)
                 fprintf(f, ", last seen %lld ms ago", (long long)seen);
         fputc('\n', f);
+        if (peer_problem(m->peer))
+                fprintf(f, "ERROR    %s\n", peer_problem(m->peer));
+        if (m->both_master)
+                fprintf(f, "warning  %s\n", BOTH_MASTER_WARNING);
         fprintf(f, "checks\n");
         print_checks_table(m, f);
         fprintf(f, "services\n");

@@ -44,7 +44,8 @@ static const char *immutable_change(const Config *o, const Config *n)
                 return "node.listen";
         if (!streq(o->peer_name, n->peer_name))
                 return "peer.name";
-        if (!address_equal(&o->peer_address, &n->peer_address))
+        if (!address_equal(&o->peer_address, &n->peer_address) ||
+            !streq_ptr(o->peer_host, n->peer_host) || o->peer_port != n->peer_port)
                 return "peer.address";
         if (!streq(o->key_file, n->key_file))
                 return "auth.key_file";

@@ -17,6 +17,7 @@ RoleFacts manager_facts(const Manager *m)
             .handover = m->config->handover,
             .name_sorts_first = strcmp(m->config->node_name, m->config->peer_name) < 0,
             .peer_connected = m->peer && peer_is_connected(m->peer) && m->peer_known,
+            .peer_misconfigured = peer_problem(m->peer) != NULL,
             .peer_state = m->peer_state,
             .peer_flags = m->peer_flags,
             .peer_epoch = m->peer_epoch,
@@ -374,6 +375,14 @@ static void on_peer_frame(Peer *p, const Frame *f, void *userdata)
         m->peer_flags = f->flags;
         m->peer_epoch = f->epoch;
         m->peer_known = true;
+        if (m->config->role == HOME_ROLE_MASTER && (f->flags & ROLE_FLAG_HOME_MASTER) &&
+            !m->both_master) {
+                /* Not fatal (the epoch and the tie-break still elect one), but not intended. */
+                m->both_master = true;
+                log_warning("both nodes are configured role \"master\" (this node %s and peer %s): "
+                            "one of them should be \"standby\"",
+                            m->config->node_name, m->config->peer_name);
+        }
         memcpy(m->peer_reason, f->payload, f->payload_len);
         m->peer_reason[f->payload_len] = 0;
 
@@ -596,7 +605,8 @@ static int manager_start_serving(Manager *m)
         int r;
 
         r = sd_event_add_time_relative(m->event, &m->init_dead_timer, CLOCK_MONOTONIC,
-                                       m->config->init_dead, 0, on_init_dead, m);
+                                       m->config->init_dead, MANAGER_TIMER_ACCURACY, on_init_dead,
+                                       m);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up timers: %m");
 
@@ -699,11 +709,11 @@ int manager_start(Manager *m)
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the lb client: %m");
 
-        r = sd_event_add_time(m->event, &m->drain_timer, CLOCK_MONOTONIC, USEC_INFINITY, 0,
-                              on_drain_done, m);
+        r = sd_event_add_time(m->event, &m->drain_timer, CLOCK_MONOTONIC, USEC_INFINITY,
+                              MANAGER_TIMER_ACCURACY, on_drain_done, m);
         if (r >= 0)
                 r = sd_event_add_time(m->event, &m->request_timer, CLOCK_MONOTONIC, USEC_INFINITY,
-                                      0, on_request_timeout, m);
+                                      MANAGER_TIMER_ACCURACY, on_request_timeout, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up timers: %m");
         sd_event_source_set_enabled(m->drain_timer, SD_EVENT_OFF);

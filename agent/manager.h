@@ -15,6 +15,10 @@
 #include "role.h"
 #include "service.h"
 #include "state-writer.h"
+
+/* init_dead, handover request and drain timers fire within a millisecond (sd-event's default
+ * accuracy is 250 ms). */
+#define MANAGER_TIMER_ACCURACY (1 * USEC_PER_MSEC)
 #include "state.h"
 
 #define MANAGER_EVENT_QUEUE_MAX 32
@@ -48,6 +52,7 @@ typedef struct Manager {
         uint8_t peer_flags;
         uint64_t peer_epoch;
         bool peer_known;
+        bool both_master; /* the peer's frames say its home role is master too */
 
         /* Requests to the peer: the one we wait on, and the one we answer. */
         uint32_t next_request_id;

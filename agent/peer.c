@@ -1,66 +1,12 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
-#include "peer.h"
+/* The peer link: who dials, who is let in, where the peer is, and the protocol timers. One
+ * connection's handshake and buffers are in peer-conn.c. */
+#include <stdarg.h>
 
-#include <fcntl.h>
-#include <netinet/tcp.h>
-
-#include "listener.h"
 #include "log.h"
+#include "peer-internal.h"
 
-/* Connections not yet authenticated: a bound on what a stranger can make us hold. */
-#define PEER_PENDING_MAX 16
-#define PEER_OUTBUF_SIZE (16 * FRAME_MAX_SIZE)
-#define PEER_BACKOFF_MIN (50 * USEC_PER_MSEC)
-#define PEER_BACKOFF_MAX (1 * USEC_PER_SEC)
-/* At most this many "bad frame" lines per window, so a flood cannot fill the journal. */
-#define PEER_LOG_BURST  10
-#define PEER_LOG_WINDOW (10 * USEC_PER_SEC)
-
-typedef struct PeerConn {
-        Peer *peer;
-        int fd;
-        bool outgoing;
-        bool connecting;
-        bool authenticated;
-        usec_t accepted;  /* CLOCK_MONOTONIC; the oldest pending connection is shed first */
-        bool hello_valid; /* sent a HELLO with a valid HMAC: it holds the key, shed it last */
-        sd_event_source *io;
-        sd_event_source *deadline; /* handshake must finish in time */
-        FrameSession session;
-        uint8_t in[2 * FRAME_MAX_SIZE];
-        size_t in_len;
-        uint8_t out[PEER_OUTBUF_SIZE];
-        size_t out_len;
-        char address[64];
-} PeerConn;
-
-struct Peer {
-        sd_event *event;
-        Config *config; /* a reference */
-        const Key *key;
-        PeerCallbacks cb;
-        void *userdata;
-
-        Listener *listener;
-        PeerConn *conn; /* the authenticated one */
-        PeerConn *pending[PEER_PENDING_MAX];
-        PeerConn *dialing;
-        bool dials;
-        usec_t backoff;
-        sd_event_source *redial_timer;
-        sd_event_source *heartbeat_timer;
-        sd_event_source *dead_timer;
-
-        uint8_t local_state, local_flags;
-        uint64_t local_epoch;
-        usec_t last_seen;
-        bool connected;
-
-        unsigned log_count, log_suppressed;
-        usec_t log_window_start;
-};
-
-static void peer_log_refusal(Peer *p, const char *address, const char *what, int error)
+void peer_log_refusal(Peer *p, const char *address, const char *what, int error)
 {
         usec_t now = now_usec(CLOCK_MONOTONIC);
 
@@ -83,22 +29,40 @@ static void peer_log_refusal(Peer *p, const char *address, const char *what, int
                 log_warning("peer link from %s: %s; connection closed", address, what);
 }
 
-static void conn_free(PeerConn *c)
+/* A misconfiguration is logged as an error each time it changes, and kept for status until a
+ * connection is adopted. */
+void peer_set_problem(Peer *p, const char *format, ...)
 {
-        if (!c)
+        char buf[PEER_PROBLEM_MAX];
+        va_list ap;
+
+        va_start(ap, format);
+        vsnprintf(buf, sizeof(buf), format, ap);
+        va_end(ap);
+        if (streq(buf, p->problem))
                 return;
-        sd_event_source_disable_unref(c->io);
-        sd_event_source_disable_unref(c->deadline);
-        if (c->fd >= 0)
-                close(c->fd);
-        free(c);
+        snprintf(p->problem, sizeof(p->problem), "%s", buf);
+        log_error("peer %s: %s", p->config->peer_name, p->problem);
 }
 
 static void peer_schedule_redial(Peer *p);
+static void peer_refresh_addresses(Peer *p, bool then_dial);
+
+bool peer_holds_conn(const Peer *p, const PeerConn *c)
+{
+        if (p->conn == c || p->dialing == c)
+                return true;
+        for (size_t i = 0; i < PEER_PENDING_MAX; i++)
+                if (p->pending[i] == c)
+                        return true;
+        return false;
+}
 
 /* Forgets a connection wherever the peer keeps it. */
-static void peer_drop_conn(Peer *p, PeerConn *c)
+void peer_drop_conn(Peer *p, PeerConn *c)
 {
+        bool was_outgoing = c->outgoing, was_live = p->conn == c;
+
         if (p->conn == c)
                 p->conn = NULL;
         if (p->dialing == c)
@@ -106,68 +70,22 @@ static void peer_drop_conn(Peer *p, PeerConn *c)
         for (size_t i = 0; i < PEER_PENDING_MAX; i++)
                 if (p->pending[i] == c)
                         p->pending[i] = NULL;
-        bool was_outgoing = c->outgoing;
         conn_free(c);
         if (was_outgoing || (p->dials && !p->conn && !p->dialing))
                 peer_schedule_redial(p);
+        else if (was_live && !p->dials)
+                /* The peer will reconnect, maybe from a new address. */
+                peer_refresh_addresses(p, false);
 }
 
-static int conn_flush(PeerConn *c)
-{
-        while (c->out_len > 0) {
-                ssize_t k = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (k < 0) {
-                        if (errno == EAGAIN || errno == EINTR)
-                                break;
-                        return -errno;
-                }
-                memmove(c->out, c->out + k, c->out_len - (size_t)k);
-                c->out_len -= (size_t)k;
-        }
-        return sd_event_source_set_io_events(c->io, EPOLLIN | (c->out_len > 0 ? EPOLLOUT : 0));
-}
-
-static int conn_queue(PeerConn *c, const uint8_t *buf, size_t len)
-{
-        /* A peer that does not read its socket for 16 frames is stuck; better to reconnect. */
-        if (c->out_len + len > sizeof(c->out))
-                return -ENOBUFS;
-        memcpy(c->out + c->out_len, buf, len);
-        c->out_len += len;
-        return conn_flush(c);
-}
-
-static int conn_send(Peer *p, PeerConn *c, FrameType type, uint32_t request_id, const char *payload)
-{
-        Frame f = {
-            .type = (uint8_t)type,
-            .state = p->local_state,
-            .flags = p->local_flags,
-            .request_id = request_id,
-            .epoch = p->local_epoch,
-        };
-        uint8_t buf[FRAME_MAX_SIZE];
-        size_t len;
-        int r;
-
-        if (payload) {
-                f.payload_len = (uint32_t)strnlen(payload, FRAME_MAX_PAYLOAD);
-                memcpy(f.payload, payload, f.payload_len);
-        }
-        r = frame_encode(&c->session, &f, buf, sizeof(buf), &len);
-        if (r < 0)
-                return r;
-        return conn_queue(c, buf, len);
-}
-
-static void peer_mark_seen(Peer *p)
+void peer_mark_seen(Peer *p)
 {
         p->last_seen = now_usec(CLOCK_MONOTONIC);
         sd_event_source_set_time(p->dead_timer, p->last_seen + p->config->dead_time);
         sd_event_source_set_enabled(p->dead_timer, SD_EVENT_ONESHOT);
 }
 
-static void peer_promote(Peer *p, PeerConn *c)
+void peer_promote(Peer *p, PeerConn *c)
 {
         PeerConn *old = p->conn;
 
@@ -185,198 +103,43 @@ static void peer_promote(Peer *p, PeerConn *c)
                 old->outgoing = false; /* do not redial for the one we replace */
                 conn_free(old);
         }
+        if (p->problem[0]) {
+                log_info("peer %s: the link is configured correctly now", p->config->peer_name);
+                p->problem[0] = 0;
+        }
         log_info("peer %s connected from %s", p->config->peer_name, c->address);
         p->connected = true;
         if (p->cb.connected)
                 p->cb.connected(p, p->userdata);
 }
 
-/* Handles one decoded frame; returns < 0 to close the connection. */
-static int conn_handle_frame(Peer *p, PeerConn *c, const Frame *f)
+static bool address_is_peer(const Peer *p, const struct sockaddr *sa)
 {
-        if (f->type == FRAME_HELLO) {
-                char name[FRAME_NAME_MAX + 1];
-                int r = frame_hello_name(f, name, sizeof(name));
-                if (r < 0)
-                        return r;
-                if (!streq(name, p->config->peer_name)) {
-                        peer_log_refusal(p, c->address, "HELLO from an unexpected node name", 0);
-                        return -EPERM;
-                }
-                c->hello_valid = true;
-                /* The peer's nonce is known now; a heartbeat proves we hold the key too. */
-                return conn_send(p, c, FRAME_HEARTBEAT, 0, NULL);
-        }
-        if (!c->authenticated)
-                peer_promote(p, c);
-        peer_mark_seen(p);
-        if (!p->connected) {
-                p->connected = true;
-                if (p->cb.connected)
-                        p->cb.connected(p, p->userdata);
-        }
-        if (p->cb.frame)
-                p->cb.frame(p, f, p->userdata);
-        return 0;
-}
-
-static const char *decode_error_string(int r)
-{
-        switch (r) {
-        case -EMSGSIZE:
-                return "frame too large";
-        case -EPROTONOSUPPORT:
-                return "unsupported protocol version";
-        case -EACCES:
-                return "bad HMAC (wrong key, or a replayed frame)";
-        case -ESTALE:
-                return "replayed or reordered frame";
-        default:
-                return "malformed frame";
-        }
-}
-
-static int conn_read(Peer *p, PeerConn *c)
-{
-        for (;;) {
-                ssize_t k = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
-                if (k < 0) {
-                        if (errno == EAGAIN || errno == EINTR)
-                                return 0;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -ECONNRESET;
-                c->in_len += (size_t)k;
-
-                for (;;) {
-                        Frame f;
-                        ssize_t n = frame_decode(&c->session, c->in, c->in_len, &f);
-                        if (n == 0)
-                                break;
-                        if (n < 0) {
-                                peer_log_refusal(p, c->address, decode_error_string((int)n), 0);
-                                return -EBADMSG;
-                        }
-                        memmove(c->in, c->in + n, c->in_len - (size_t)n);
-                        c->in_len -= (size_t)n;
-                        int r = conn_handle_frame(p, c, &f);
-                        if (r < 0)
-                                return r;
-                        /* The handler may have replaced or freed connections. */
-                        if (p->conn != c && p->dialing != c) {
-                                bool still_pending = false;
-                                for (size_t i = 0; i < PEER_PENDING_MAX; i++)
-                                        still_pending |= p->pending[i] == c;
-                                if (!still_pending)
-                                        return 1;
-                        }
-                }
-        }
-}
-
-static int conn_start(Peer *p, PeerConn *c)
-{
-        uint8_t buf[FRAME_MAX_SIZE];
-        size_t len;
-        int r;
-
-        frame_session_init(&c->session, p->key->data, p->key->len);
-        r = frame_encode_hello(&c->session, p->config->node_name, buf, sizeof(buf), &len);
-        if (r < 0)
-                return r;
-        return conn_queue(c, buf, len);
-}
-
-static int conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-        PeerConn *c = userdata;
-        Peer *p = c->peer;
-        int r = 0;
-
-        if (c->connecting) {
-                int error = 0;
-                socklen_t len = sizeof(error);
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len);
-                if (error) {
-                        log_debug_errno(error, "peer %s: connect to %s failed: %m",
-                                        p->config->peer_name, c->address);
-                        peer_drop_conn(p, c);
-                        return 0;
-                }
-                c->connecting = false;
-                r = conn_start(p, c);
-                if (r < 0)
-                        goto fail;
-        }
-        if (revents & EPOLLOUT) {
-                r = conn_flush(c);
-                if (r < 0)
-                        goto fail;
-        }
-        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-                r = conn_read(p, c);
-                if (r < 0)
-                        goto fail;
-        }
-        return 0;
-fail:
-        if (c->authenticated)
-                log_info_errno(r, "peer %s: connection to %s closed: %m", p->config->peer_name,
-                               c->address);
-        peer_drop_conn(p, c);
-        return 0;
-}
-
-static int conn_deadline(sd_event_source *s, uint64_t usec, void *userdata)
-{
-        PeerConn *c = userdata;
-
-        peer_log_refusal(c->peer, c->address, "no valid handshake in time", 0);
-        peer_drop_conn(c->peer, c);
-        return 0;
-}
-
-static int conn_new(Peer *p, int fd, bool outgoing, const char *address, PeerConn **ret)
-{
-        PeerConn *c;
-        int one = 1, r;
-        usec_t handshake =
-            p->config->dead_time > 2 * USEC_PER_SEC ? p->config->dead_time : 2 * USEC_PER_SEC;
-
-        c = calloc(1, sizeof(*c));
-        if (!c)
-                return -ENOMEM;
-        c->peer = p;
-        c->fd = fd;
-        c->outgoing = outgoing;
-        c->accepted = now_usec(CLOCK_MONOTONIC);
-        snprintf(c->address, sizeof(c->address), "%s", address);
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        r = sd_event_add_io(p->event, &c->io, fd, EPOLLIN | (outgoing ? EPOLLOUT : 0), conn_io, c);
-        if (r < 0)
-                goto fail;
-        r = sd_event_add_time_relative(p->event, &c->deadline, CLOCK_MONOTONIC, handshake, 0,
-                                       conn_deadline, c);
-        if (r < 0)
-                goto fail;
-        *ret = c;
-        return 0;
-fail:
-        c->fd = -1;
-        conn_free(c);
-        return r;
+        for (size_t i = 0; i < p->n_addresses; i++)
+                if (socket_address_same_host((const struct sockaddr *)&p->addresses[i].sa, sa))
+                        return true;
+        return false;
 }
 
 static void on_accept(Listener *l, int cfd, const struct sockaddr *sa, socklen_t len,
                       void *userdata)
 {
         Peer *p = userdata;
-        char address[64];
+        char address[PEER_ADDRESS_MAX];
         PeerConn *c;
         size_t slot;
 
         socket_address_to_string(sa, len, address, sizeof(address));
+        /* Only the configured peer's address may even start a handshake. */
+        if (!address_is_peer(p, sa)) {
+                peer_log_refusal(p, address, "not the peer's address (peer.address)", 0);
+                close(cfd);
+                /* A peer host name may point somewhere else by now. */
+                if (p->config->peer_address.len == 0 &&
+                    now_usec(CLOCK_MONOTONIC) - p->resolved_at > PEER_BACKOFF_MAX)
+                        peer_refresh_addresses(p, false);
+                return;
+        }
         for (slot = 0; slot < PEER_PENDING_MAX; slot++)
                 if (!p->pending[slot])
                         break;
@@ -384,14 +147,14 @@ static void on_accept(Listener *l, int cfd, const struct sockaddr *sa, socklen_t
                 /* Full: shed the oldest, not the newcomer. Refusing newcomers would let a
                  * stranger who keeps every slot busy lock the real peer out after any blip of
                  * the link, and so cause a failover; shedding the oldest leaves the peer a
-                 * slot for the few milliseconds its handshake takes. A connection whose HELLO
-                 * proved it holds the key is shed only when every slot holds one, so a flood of
-                 * strangers cannot push the reconnecting peer out mid-handshake. */
+                 * slot for the millisecond its handshake takes. A connection whose AUTH
+                 * verified is shed only when every slot holds one: that proof is bound to the
+                 * nonce we drew for that very connection, so no recording can earn it. */
                 slot = 0;
                 for (size_t i = 1; i < PEER_PENDING_MAX; i++) {
                         PeerConn *a = p->pending[i], *b = p->pending[slot];
-                        if (a->hello_valid != b->hello_valid ? !a->hello_valid
-                                                             : a->accepted < b->accepted)
+                        if (a->key_proven != b->key_proven ? !a->key_proven
+                                                           : a->accepted < b->accepted)
                                 slot = i;
                 }
                 peer_log_refusal(p, p->pending[slot]->address,
@@ -407,23 +170,84 @@ static void on_accept(Listener *l, int cfd, const struct sockaddr *sa, socklen_t
                 peer_drop_conn(p, c);
 }
 
+/* Is this address our own listening socket? Then dialing it reaches ourselves. */
+static bool address_is_self(const Peer *p, const SocketAddress *a)
+{
+        const SocketAddress *l = &p->config->listen_address;
+        SocketAddress probe = *a;
+        _cleanup_close_ int fd = -1;
+        bool wildcard;
+
+        if (a->sa.ss_family != l->sa.ss_family || a->len != l->len)
+                return false;
+        if (a->sa.ss_family == AF_INET) {
+                const struct sockaddr_in *x = (const struct sockaddr_in *)&a->sa,
+                                         *y = (const struct sockaddr_in *)&l->sa;
+                if (x->sin_port != y->sin_port)
+                        return false;
+                wildcard = y->sin_addr.s_addr == htonl(INADDR_ANY);
+        } else {
+                const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)&a->sa,
+                                          *y = (const struct sockaddr_in6 *)&l->sa;
+                if (x->sin6_port != y->sin6_port)
+                        return false;
+                wildcard = IN6_IS_ADDR_UNSPECIFIED(&y->sin6_addr);
+        }
+        if (!wildcard)
+                return socket_address_same_host((const struct sockaddr *)&a->sa,
+                                                (const struct sockaddr *)&l->sa);
+        /* Listening on every address: ours if we can bind it. */
+        socket_address_set_port(&probe, 0);
+        fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        return fd >= 0 && bind(fd, (const struct sockaddr *)&probe.sa, probe.len) == 0;
+}
+
+static void peer_set_addresses(Peer *p, const SocketAddress *addresses, size_t n)
+{
+        size_t kept = 0;
+        char buf[PEER_ADDRESS_MAX];
+
+        p->resolved_at = now_usec(CLOCK_MONOTONIC);
+        for (size_t i = 0; i < n; i++) {
+                if (address_is_self(p, &addresses[i])) {
+                        socket_address_to_string((const struct sockaddr *)&addresses[i].sa,
+                                                 addresses[i].len, buf, sizeof(buf));
+                        peer_set_problem(p,
+                                         "misconfiguration: peer.address %s (%s) reaches this "
+                                         "node itself (node.listen %s); it must name the peer's "
+                                         "address",
+                                         p->config->peer_address_string, buf, p->config->listen);
+                        continue;
+                }
+                p->addresses[kept++] = addresses[i];
+        }
+        p->n_addresses = kept;
+        if (p->next_address >= kept)
+                p->next_address = 0;
+}
+
 static int peer_dial(Peer *p)
 {
         _cleanup_close_ int fd = -1;
+        const SocketAddress *a;
+        char address[PEER_ADDRESS_MAX];
         PeerConn *c;
         int r;
 
         if (p->dialing || p->conn)
                 return 0;
-        fd = socket(p->config->peer_address.sa.ss_family,
-                    SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (p->n_addresses == 0)
+                return -EADDRNOTAVAIL;
+        /* With several addresses (a host name), each failed attempt moves to the next. */
+        a = &p->addresses[p->next_address++ % p->n_addresses];
+        socket_address_to_string((const struct sockaddr *)&a->sa, a->len, address, sizeof(address));
+        fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
-        r = connect(fd, (struct sockaddr *)&p->config->peer_address.sa,
-                    p->config->peer_address.len);
+        r = connect(fd, (const struct sockaddr *)&a->sa, a->len);
         if (r < 0 && errno != EINPROGRESS)
                 return -errno;
-        r = conn_new(p, fd, true, p->config->peer_address_string, &c);
+        r = conn_new(p, fd, true, address, &c);
         if (r < 0)
                 return r;
         TAKE_FD(fd);
@@ -432,12 +256,56 @@ static int peer_dial(Peer *p)
         return 0;
 }
 
-static int redial_timer(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_resolved(Resolve *r, int error, const SocketAddress *addresses, size_t n,
+                        void *userdata)
 {
         Peer *p = userdata;
+        bool dial = p->dial_after_resolve;
 
-        if (peer_dial(p) < 0)
+        p->resolve = resolve_free(p->resolve);
+        p->dial_after_resolve = false;
+        if (error) {
+                /* Keep what we had: a DNS hiccup must not cut a peer we know. */
+                log_warning("peer %s: cannot resolve %s: %s", p->config->peer_name,
+                            p->config->peer_host, resolve_error_string(error));
+                if (dial)
+                        peer_schedule_redial(p);
+                return;
+        }
+        peer_set_addresses(p, addresses, n);
+        if (dial && (p->n_addresses == 0 || peer_dial(p) < 0))
                 peer_schedule_redial(p);
+}
+
+/* Host names are looked up again at each reconnect, off the loop; numeric addresses are fixed. */
+static void peer_refresh_addresses(Peer *p, bool then_dial)
+{
+        int r;
+
+        if (p->config->peer_address.len > 0) {
+                if (p->n_addresses == 0 && !p->problem[0])
+                        peer_set_addresses(p, &p->config->peer_address, 1);
+                if (then_dial && (p->n_addresses == 0 || peer_dial(p) < 0))
+                        peer_schedule_redial(p);
+                return;
+        }
+        p->dial_after_resolve |= then_dial;
+        if (p->resolve)
+                return;
+        r = resolve_start(p->event, p->config->peer_host, p->config->peer_port, on_resolved, p,
+                          &p->resolve);
+        if (r < 0) {
+                log_warning_errno(r, "peer %s: cannot resolve %s: %m", p->config->peer_name,
+                                  p->config->peer_host);
+                p->dial_after_resolve = false;
+                if (then_dial)
+                        peer_schedule_redial(p);
+        }
+}
+
+static int redial_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        peer_refresh_addresses(userdata, true);
         return 0;
 }
 
@@ -452,9 +320,7 @@ static void peer_schedule_redial(Peer *p)
 
 static int heartbeat_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
-        Peer *p = userdata;
-
-        peer_send_heartbeat(p);
+        peer_send_heartbeat(userdata);
         return 0;
 }
 
@@ -463,13 +329,15 @@ static int dead_timer(sd_event_source *s, uint64_t usec, void *userdata)
         Peer *p = userdata;
 
         if (p->conn) {
-                log_warning("peer %s: nothing heard for %.1f s; dropping the connection",
+                log_warning("peer %s: nothing heard for %.3f s; dropping the connection",
                             p->config->peer_name, (double)p->config->dead_time / USEC_PER_SEC);
                 PeerConn *c = p->conn;
                 p->conn = NULL;
                 conn_free(c);
                 if (p->dials)
                         peer_schedule_redial(p);
+                else
+                        peer_refresh_addresses(p, false);
         }
         if (p->connected) {
                 p->connected = false;
@@ -496,25 +364,32 @@ int peer_new(sd_event *e, Config *c, const Key *key, const PeerCallbacks *cb, vo
         p->backoff = PEER_BACKOFF_MIN;
         p->dials = strcmp(c->node_name, c->peer_name) < 0;
 
+        /* Both listen: the node that dials only to recognise a misconfigured peer that dials it
+         * too (it never adopts such a connection). */
         r = listen_socket_open(&c->listen_address, 16);
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on %s for the peer: %m", c->listen);
         r = listener_new(e, r, "peer", on_accept, p, &p->listener);
         if (r < 0)
                 return r;
-        r = sd_event_add_time_relative(e, &p->heartbeat_timer, CLOCK_MONOTONIC, c->heartbeat, 0,
-                                       heartbeat_timer, p);
+        r = sd_event_add_time_relative(e, &p->heartbeat_timer, CLOCK_MONOTONIC, c->heartbeat,
+                                       PEER_TIMER_ACCURACY, heartbeat_timer, p);
         if (r < 0)
                 return r;
         sd_event_source_set_enabled(p->heartbeat_timer, SD_EVENT_ON);
-        r = sd_event_add_time(e, &p->dead_timer, CLOCK_MONOTONIC, USEC_INFINITY, 0, dead_timer, p);
+        r = sd_event_add_time(e, &p->dead_timer, CLOCK_MONOTONIC, USEC_INFINITY,
+                              PEER_TIMER_ACCURACY, dead_timer, p);
         if (r < 0)
                 return r;
         sd_event_source_set_enabled(p->dead_timer, SD_EVENT_OFF);
-        r = sd_event_add_time_relative(e, &p->redial_timer, CLOCK_MONOTONIC, 0, 0, redial_timer, p);
+        r = sd_event_add_time_relative(e, &p->redial_timer, CLOCK_MONOTONIC, 0, PEER_TIMER_ACCURACY,
+                                       redial_timer, p);
         if (r < 0)
                 return r;
-        sd_event_source_set_enabled(p->redial_timer, p->dials ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
+        sd_event_source_set_enabled(p->redial_timer, SD_EVENT_OFF);
+        /* The dialer dials once the address is known; the other side needs it to let the peer in.
+         */
+        peer_refresh_addresses(p, p->dials);
         *ret = TAKE_PTR(p);
         return 0;
 }
@@ -527,6 +402,7 @@ Peer *peer_free(Peer *p)
         conn_free(p->dialing);
         for (size_t i = 0; i < PEER_PENDING_MAX; i++)
                 conn_free(p->pending[i]);
+        resolve_free(p->resolve);
         listener_free(p->listener);
         sd_event_source_disable_unref(p->heartbeat_timer);
         sd_event_source_disable_unref(p->dead_timer);
@@ -586,4 +462,9 @@ usec_t peer_last_seen(const Peer *p)
 const char *peer_address_string(const Peer *p)
 {
         return p->conn ? p->conn->address : p->config->peer_address_string;
+}
+
+const char *peer_problem(const Peer *p)
+{
+        return p && p->problem[0] ? p->problem : NULL;
 }

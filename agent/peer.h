@@ -8,10 +8,12 @@
 #include "key.h"
 
 /*
- * The link to the other agent: one authenticated TCP connection. The node whose name sorts
- * first dials (with backoff); both listen, and a newly authenticated connection replaces the old
- * one, so a restarted peer is picked up at once. A connection counts only once the peer has
- * sent a valid HELLO and a valid frame after it; until then it changes nothing.
+ * The link to the other agent: one authenticated, encrypted TCP connection (frame.h). Only the
+ * node whose name sorts first dials (with backoff, resolving a peer host name again each time);
+ * the other lets in connections from the peer's address only. A connection is adopted, and
+ * replaces the live one, only once both sides proved the key for it; until then it changes
+ * nothing. A peer that proves the key but is misconfigured (the same node name, another name
+ * than peer.name, or dialing although it should listen) is refused and reported (peer_problem).
  */
 typedef struct Peer Peer;
 
@@ -40,3 +42,7 @@ bool peer_is_connected(const Peer *p);
 /* CLOCK_MONOTONIC of the last valid frame, 0 if never. */
 usec_t peer_last_seen(const Peer *p);
 const char *peer_address_string(const Peer *p);
+/* The misconfiguration seen on the link (an error message naming the expected and received
+ * names, or a peer.address that reaches this node), or NULL. Cleared once a connection is
+ * adopted. */
+const char *peer_problem(const Peer *p);

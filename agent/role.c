@@ -562,7 +562,7 @@ RoleOutput role_step(const RoleMachine *in, const RoleFacts *f, RoleEvent event)
                 break;
         case ROLE_EVENT_INIT_DEAD:
                 if (m->op == ROLE_OP_NONE && m->state == ROLE_PASSIVE && !m->peer_seen &&
-                    !f->peer_connected && role_is_candidate(m, f))
+                    !f->peer_connected && !f->peer_misconfigured && role_is_candidate(m, f))
                         begin_start(&o, f, ROLE_OP_START, "no peer within init_dead: starting");
                 break;
         case ROLE_EVENT_PEER_STATE:

@@ -104,10 +104,12 @@ typedef struct RoleFacts {
         HomeRole home;
         PeerLossPolicy on_peer_loss;
         HandoverMode handover;
-        bool name_sorts_first; /* tie-break of last resort: our node name < peer's */
-        bool checks_failing;   /* some enabled check (either scope) is FAILING */
-        bool always_failing;   /* some `always` check is FAILING: we are unhealthy */
-        bool peer_connected;   /* authenticated and heard from within dead_time */
+        bool name_sorts_first;   /* tie-break of last resort: our node name < peer's */
+        bool checks_failing;     /* some enabled check (either scope) is FAILING */
+        bool always_failing;     /* some `always` check is FAILING: we are unhealthy */
+        bool peer_connected;     /* authenticated and heard from within dead_time */
+        bool peer_misconfigured; /* a keyed peer (or peer.address) is misconfigured: no start
+                                  * on init_dead, both might */
         RoleState peer_state;
         uint8_t peer_flags;
         uint64_t peer_epoch;

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <net/if.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 
@@ -25,7 +27,7 @@ usec_t usec_from_seconds(double s)
         return (usec_t)llround(s * (double)USEC_PER_SEC);
 }
 
-int socket_address_parse(const char *s, SocketAddress *ret)
+int socket_address_split(const char *s, char **ret_host, uint16_t *ret_port)
 {
         _cleanup_free_ char *host = NULL;
         const char *colon, *port_s;
@@ -49,36 +51,113 @@ int socket_address_parse(const char *s, SocketAddress *ret)
         }
         if (!host)
                 return -ENOMEM;
+        if (*port_s < '0' || *port_s > '9')
+                return -EINVAL;
         errno = 0;
         port = strtoul(port_s, &end, 10);
         if (errno || end == port_s || *end || port == 0 || port > 65535)
                 return -EINVAL;
+        *ret_host = TAKE_PTR(host);
+        *ret_port = (uint16_t)port;
+        return 0;
+}
+
+int socket_address_from_host(const char *host, uint16_t port, SocketAddress *ret)
+{
+        struct addrinfo hints = {.ai_flags = AI_NUMERICHOST, .ai_socktype = SOCK_STREAM};
+        struct addrinfo *ai = NULL;
+        struct sockaddr_in *in4 = (struct sockaddr_in *)&ret->sa;
 
         memset(ret, 0, sizeof(*ret));
-        struct sockaddr_in *in4 = (struct sockaddr_in *)&ret->sa;
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ret->sa;
         if (streq(host, "*") || streq(host, "")) {
                 in4->sin_family = AF_INET;
                 in4->sin_addr.s_addr = htonl(INADDR_ANY);
-                in4->sin_port = htons((uint16_t)port);
+                in4->sin_port = htons(port);
                 ret->len = sizeof(*in4);
-        } else if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
-                in4->sin_family = AF_INET;
-                in4->sin_port = htons((uint16_t)port);
-                ret->len = sizeof(*in4);
-        } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-                in6->sin6_family = AF_INET6;
-                in6->sin6_port = htons((uint16_t)port);
-                ret->len = sizeof(*in6);
-        } else
+                return 0;
+        }
+        /* getaddrinfo, not inet_pton: it also takes an IPv6 zone ("fe80::1%eth0"). */
+        if (getaddrinfo(host, NULL, &hints, &ai) != 0 || !ai)
                 return -EINVAL;
+        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+            ai->ai_addrlen > sizeof(ret->sa)) {
+                freeaddrinfo(ai);
+                return -EINVAL;
+        }
+        memcpy(&ret->sa, ai->ai_addr, ai->ai_addrlen);
+        ret->len = ai->ai_addrlen;
+        freeaddrinfo(ai);
+        socket_address_set_port(ret, port);
         return 0;
+}
+
+void socket_address_set_port(SocketAddress *a, uint16_t port)
+{
+        if (a->sa.ss_family == AF_INET)
+                ((struct sockaddr_in *)&a->sa)->sin_port = htons(port);
+        else if (a->sa.ss_family == AF_INET6)
+                ((struct sockaddr_in6 *)&a->sa)->sin6_port = htons(port);
+}
+
+int socket_address_parse(const char *s, SocketAddress *ret)
+{
+        _cleanup_free_ char *host = NULL;
+        uint16_t port;
+        int r;
+
+        r = socket_address_split(s, &host, &port);
+        if (r < 0)
+                return r;
+        return socket_address_from_host(host, port, ret);
+}
+
+bool hostname_is_valid(const char *s)
+{
+        size_t label = 0, n = strlen(s);
+
+        if (n == 0 || n > 253)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                if (c == '.') {
+                        if (label == 0 || s[i - 1] == '-')
+                                return false;
+                        label = 0;
+                        continue;
+                }
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_'))
+                        return false;
+                if (c == '-' && label == 0)
+                        return false;
+                if (++label > 63)
+                        return false;
+        }
+        return s[n - 1] != '-';
+}
+
+bool socket_address_same_host(const struct sockaddr *a, const struct sockaddr *b)
+{
+        if (a->sa_family != b->sa_family)
+                return false;
+        if (a->sa_family == AF_INET)
+                return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+                       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+        if (a->sa_family == AF_INET6) {
+                const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a,
+                                          *y = (const struct sockaddr_in6 *)b;
+                /* A link-local address is only the same host on the same link. */
+                if (IN6_IS_ADDR_LINKLOCAL(&x->sin6_addr) && x->sin6_scope_id != y->sin6_scope_id)
+                        return false;
+                return memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+        }
+        return false;
 }
 
 const char *socket_address_to_string(const struct sockaddr *sa, socklen_t len, char *buf,
                                      size_t size)
 {
-        char host[INET6_ADDRSTRLEN];
+        char host[INET6_ADDRSTRLEN], zone[IF_NAMESIZE + 1] = "";
 
         if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
                 const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
@@ -86,8 +165,15 @@ const char *socket_address_to_string(const struct sockaddr *sa, socklen_t len, c
                 snprintf(buf, size, "%s:%u", host, ntohs(in4->sin_port));
         } else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
                 const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+                char ifname[IF_NAMESIZE];
                 inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-                snprintf(buf, size, "[%s]:%u", host, ntohs(in6->sin6_port));
+                if (in6->sin6_scope_id != 0) {
+                        if (if_indextoname(in6->sin6_scope_id, ifname))
+                                snprintf(zone, sizeof(zone), "%%%s", ifname);
+                        else
+                                snprintf(zone, sizeof(zone), "%%%u", in6->sin6_scope_id);
+                }
+                snprintf(buf, size, "[%s%s]:%u", host, zone, ntohs(in6->sin6_port));
         } else
                 snprintf(buf, size, "(unknown)");
         return buf;

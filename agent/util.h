@@ -98,9 +98,20 @@ typedef struct SocketAddress {
         socklen_t len;
 } SocketAddress;
 
-/* "host:port", "[v6]:port", "*:port"; host is a numeric address (no DNS in a failover path). */
+/* Splits "host:port", "[v6]:port", "[fe80::1%eth0]:port", "*:port" into a malloc'd host and a
+ * port (1-65535); the host is not checked. -EINVAL if the form is wrong. */
+int socket_address_split(const char *s, char **ret_host, uint16_t *ret_port);
+/* A numeric host ("" and "*": any IPv4 address; IPv6 may carry a zone) and a port; -EINVAL if
+ * the host is not a numeric address. */
+int socket_address_from_host(const char *host, uint16_t port, SocketAddress *ret);
+/* "host:port" etc. where host is a numeric address (no DNS): the listen addresses. */
 int socket_address_parse(const char *s, SocketAddress *ret);
-/* Formats "1.2.3.4:5" / "[::1]:5" into buf (at least 64 bytes). */
+void socket_address_set_port(SocketAddress *a, uint16_t port);
+/* Syntax of a DNS host name (RFC 1123 labels; '_' tolerated). */
+bool hostname_is_valid(const char *s);
+/* Same IP address (and, for IPv6 link-local, the same zone); ports are ignored. */
+bool socket_address_same_host(const struct sockaddr *a, const struct sockaddr *b);
+/* Formats "1.2.3.4:5" / "[::1]:5" / "[fe80::1%eth0]:5" into buf (at least 64 bytes). */
 const char *socket_address_to_string(const struct sockaddr *sa, socklen_t len, char *buf,
                                      size_t size);
 

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* libFuzzer target for the peer wire format: whatever a stranger on the peer port sends goes
- * through frame_decode, on a fresh connection (HELLO path) and after the handshake. Beyond "no
- * crash", it checks what the daemon relies on: a partial frame never changes the session or
- * decodes early, a decoded frame is self-consistent, encode/decode round-trip, and no single
- * flipped byte of an authenticated frame is ever accepted. Two modes sign whatever the fuzzer
- * wrote with the real key, to reach the code behind the HMAC check too. */
+ * through frame_decode, on a fresh connection (HELLO path), after the HELLOs (AUTH path) and
+ * after the handshake. Beyond "no crash", it checks what the daemon relies on: a partial frame
+ * never changes the session or decodes early, a decoded frame is self-consistent, encode/decode
+ * round-trip, and no single flipped byte of a sealed frame is ever accepted. Two modes seal
+ * whatever the fuzzer wrote with the real key, to reach the code behind the authentication. */
 #include <sodium.h>
 
 #include "fuzz-check.h"
@@ -33,23 +33,33 @@ static void check_prefixes(const FrameSession *s, const uint8_t *buf, size_t len
         }
 }
 
-static void check_decoded(const FrameSession *s, const Frame *f, size_t consumed)
+static void check_decoded(const FrameSession *before, const FrameSession *s, const Frame *f,
+                          size_t consumed)
 {
         char name[FRAME_NAME_MAX + 1];
 
-        FUZZ_CHECK(consumed == FRAME_HEADER_SIZE + f->payload_len + FRAME_HMAC_SIZE);
         FUZZ_CHECK(f->payload_len <= FRAME_MAX_PAYLOAD);
         FUZZ_CHECK(f->type >= FRAME_HELLO && f->type < _FRAME_TYPE_MAX);
         FUZZ_CHECK(frame_type_to_string((FrameType)f->type));
-        FUZZ_CHECK(s->recv_counter == f->counter);
         if (f->type == FRAME_HELLO) {
+                FUZZ_CHECK(!before->hello_received && s->hello_received);
+                FUZZ_CHECK(consumed == FRAME_HEADER_SIZE + f->payload_len);
                 FUZZ_CHECK(f->counter == 0);
                 FUZZ_CHECK(frame_hello_name(f, name, sizeof(name)) == 0);
                 FUZZ_CHECK(strlen(name) == f->payload_len - FRAME_NONCE_SIZE);
                 FUZZ_CHECK(memcmp(s->remote_nonce, f->payload, FRAME_NONCE_SIZE) == 0);
                 FUZZ_CHECK(memcmp(s->remote_nonce, s->local_nonce, FRAME_NONCE_SIZE) != 0);
-        } else
-                FUZZ_CHECK(frame_hello_name(f, name, sizeof(name)) == -EINVAL);
+                FUZZ_CHECK(s->keys_ready == s->hello_sent);
+                return;
+        }
+        FUZZ_CHECK(consumed ==
+                   FRAME_HEADER_SIZE + FRAME_INNER_SIZE + f->payload_len + FRAME_TAG_SIZE);
+        FUZZ_CHECK(before->keys_ready);
+        FUZZ_CHECK(frame_hello_name(f, name, sizeof(name)) == -EINVAL);
+        FUZZ_CHECK(s->recv_counter == f->counter);
+        /* The first sealed frame is the AUTH, at counter 0; then counters follow one by one. */
+        FUZZ_CHECK((f->type == FRAME_AUTH) == !before->auth_received);
+        FUZZ_CHECK(f->counter == (before->auth_received ? before->recv_counter + 1 : 0));
 }
 
 /* Decodes frames one after another, as the daemon's read loop does, until it needs more bytes
@@ -70,9 +80,7 @@ static void fuzz_stream(FrameSession *s, const uint8_t *buf, size_t len)
                         return;
                 }
                 FUZZ_CHECK((size_t)n <= len);
-                /* Exactly one HELLO, and first. */
-                FUZZ_CHECK((f.type == FRAME_HELLO) == !before.hello_received);
-                check_decoded(s, &f, (size_t)n);
+                check_decoded(&before, s, &f, (size_t)n);
                 buf += n;
                 len -= (size_t)n;
         }
@@ -88,15 +96,16 @@ static uint64_t take_be(const uint8_t **p, size_t bytes)
 }
 
 /* Input: type, state, flags, request_id[4], epoch[8], counter[8], tamper_at[2], tamper_xor,
- * then the payload (or, for a HELLO, the node name). */
+ * then the payload (or, for a HELLO, the node name). The remote encodes, the daemon decodes. */
 #define ROUND_TRIP_FIELDS 26
 
 static void fuzz_round_trip(const uint8_t *data, size_t size)
 {
-        FrameSession sender, receiver, before;
+        FrameSession local, remote, before;
         Frame in = {}, out;
         uint8_t buf[FRAME_MAX_SIZE];
         const uint8_t *p = data;
+        uint64_t counter;
         size_t len, at;
         uint8_t xor ;
         ssize_t n;
@@ -104,15 +113,12 @@ static void fuzz_round_trip(const uint8_t *data, size_t size)
 
         if (size < ROUND_TRIP_FIELDS)
                 return;
-        fuzz_frame_session(&sender, FUZZ_NONCE_SENDER, FUZZ_NONCE_RECEIVER, true);
-        fuzz_frame_session(&receiver, FUZZ_NONCE_RECEIVER, FUZZ_NONCE_SENDER, true);
         in.type = *p++;
         in.state = *p++;
         in.flags = *p++;
         in.request_id = (uint32_t)take_be(&p, 4);
         in.epoch = take_be(&p, 8);
-        sender.send_counter = take_be(&p, 8);
-        receiver.recv_counter = sender.send_counter;
+        counter = take_be(&p, 8);
         at = (size_t)take_be(&p, 2);
         xor = *p++;
         in.payload_len = (uint32_t)(size - ROUND_TRIP_FIELDS);
@@ -125,130 +131,146 @@ static void fuzz_round_trip(const uint8_t *data, size_t size)
 
                 memcpy(name, in.payload,
                        in.payload_len < sizeof(name) - 1 ? in.payload_len : sizeof(name) - 1);
-                fuzz_frame_session(&sender, FUZZ_NONCE_SENDER, 0, false);
-                fuzz_frame_session(&receiver, FUZZ_NONCE_RECEIVER, 0, false);
-                r = frame_encode_hello(&sender, name, buf, sizeof(buf), &len);
+                fuzz_frame_pair(&local, &remote, FUZZ_STAGE_FRESH);
+                remote.hello_sent = false; /* the pair's remote sent none yet */
+                r = frame_encode_hello(&remote, name, buf, sizeof(buf), &len);
                 if (strlen(name) == 0 || strlen(name) > FRAME_NAME_MAX) {
                         FUZZ_CHECK(r == -EINVAL);
                         return;
                 }
                 FUZZ_CHECK(r == 0);
-                FUZZ_CHECK(frame_encode_hello(&sender, name, buf, sizeof(buf), &len) == -EINVAL);
+                FUZZ_CHECK(frame_encode_hello(&remote, name, buf, sizeof(buf), &len) == -EINVAL);
+                FUZZ_CHECK(len == FRAME_HEADER_SIZE + FRAME_NONCE_SIZE + strlen(name));
         } else {
-                r = frame_encode(&sender, &in, buf, sizeof(buf), &len);
+                fuzz_frame_pair(&local, &remote,
+                                in.type == FRAME_AUTH ? FUZZ_STAGE_HELLO : FUZZ_STAGE_AUTH);
+                if (in.type != FRAME_AUTH) {
+                        remote.send_counter = counter;
+                        local.recv_counter = counter;
+                }
+                r = frame_encode(&remote, &in, buf, sizeof(buf), &len);
                 if (in.type == 0 || in.type >= _FRAME_TYPE_MAX) {
                         FUZZ_CHECK(r == -EINVAL);
                         return;
                 }
+                if (in.type != FRAME_AUTH && counter == UINT64_MAX) {
+                        FUZZ_CHECK(r == -EOVERFLOW);
+                        return;
+                }
                 FUZZ_CHECK(r == 0);
+                FUZZ_CHECK(len ==
+                           FRAME_HEADER_SIZE + FRAME_INNER_SIZE + in.payload_len + FRAME_TAG_SIZE);
         }
-        FUZZ_CHECK(len == FRAME_HEADER_SIZE + FRAME_HMAC_SIZE +
-                              (in.type == FRAME_HELLO
-                                   ? FRAME_NONCE_SIZE + strnlen((char *)in.payload, FRAME_NAME_MAX)
-                                   : in.payload_len));
 
-        /* One flipped byte anywhere must be refused, or at most wait for more bytes. */
-        before = receiver;
+        /* One flipped byte anywhere must be refused, or at most wait for more bytes. A HELLO is
+         * clear: only its header and name length are checked. */
+        before = local;
         buf[at % len] ^= xor? xor : 0x01;
-        n = frame_decode(&receiver, buf, len, &out);
-        FUZZ_CHECK(n <= 0);
+        n = frame_decode(&local, buf, len, &out);
+        if (in.type != FRAME_HELLO)
+                FUZZ_CHECK(n <= 0);
         buf[at % len] ^= xor? xor : 0x01;
-        receiver = before;
+        local = before;
 
-        n = frame_decode(&receiver, buf, len, &out);
+        n = frame_decode(&local, buf, len, &out);
         FUZZ_CHECK(n == (ssize_t)len);
-        check_decoded(&receiver, &out, len);
+        check_decoded(&before, &local, &out, len);
         if (in.type == FRAME_HELLO) {
-                FUZZ_CHECK(memcmp(receiver.remote_nonce, sender.local_nonce, FRAME_NONCE_SIZE) ==
-                           0);
+                FUZZ_CHECK(memcmp(local.remote_nonce, remote.local_nonce, FRAME_NONCE_SIZE) == 0);
+                FUZZ_CHECK(local.keys_ready);
                 return;
         }
         FUZZ_CHECK(out.type == in.type && out.state == in.state && out.flags == in.flags);
         FUZZ_CHECK(out.request_id == in.request_id && out.epoch == in.epoch);
-        FUZZ_CHECK(out.counter == sender.send_counter);
+        FUZZ_CHECK(out.counter == remote.send_counter);
         FUZZ_CHECK(out.payload_len == in.payload_len);
         FUZZ_CHECK(memcmp(out.payload, in.payload, in.payload_len) == 0);
 
-        /* The same bytes again on the same connection are a replay. */
-        FUZZ_CHECK(frame_decode(&receiver, buf, len, &out) == -ESTALE);
+        /* The same bytes again on the same connection are a replay; sent back, a reflection. */
+        FUZZ_CHECK(frame_decode(&local, buf, len, &out) == -ESTALE);
+        FUZZ_CHECK(frame_decode(&remote, buf, len, &out) == -EACCES);
 }
 
-/* Writes a valid HMAC after each frame of buf, as the peer holding the key would: the fuzzer
- * controls everything else. Until the receiver has had a HELLO, the first frame that says
- * HELLO is signed as one and announces the sender nonce of the frames after it. Stops at the
- * first frame that does not fit. */
-static void sign_frames(const FrameSession *receiver, uint8_t *buf, size_t len)
+/* Seals each chunk of data (counter[1], inner_len[2], inner bytes) with the remote's send key,
+ * as the peer holding the key would, into out; the fuzzer controls the plaintext and the
+ * counter. Returns the length written. */
+static size_t seal_chunks(const FrameSession *remote, const uint8_t *data, size_t size,
+                          uint8_t *out, size_t out_size)
 {
-        static const uint8_t zero[FRAME_NONCE_SIZE];
-        const uint8_t *receiver_nonce = receiver->local_nonce;
-        bool hello_done = receiver->hello_received;
-        uint8_t sender_nonce[FRAME_NONCE_SIZE];
+        size_t len = 0;
 
-        /* Before a HELLO, what the receiver would check a frame against: a zero nonce. */
-        memcpy(sender_nonce, receiver->remote_nonce, sizeof(sender_nonce));
-        while (len >= FRAME_HEADER_SIZE) {
-                uint32_t payload_len = (uint32_t)buf[8] << 24 | (uint32_t)buf[9] << 16 |
-                                       (uint32_t)buf[10] << 8 | buf[11];
-                bool hello = !hello_done && buf[5] == FRAME_HELLO;
-                crypto_auth_hmacsha256_state st;
-                size_t total;
+        while (size >= 3) {
+                uint8_t counter = data[0];
+                size_t inner_len =
+                    ((size_t)data[1] << 8 | data[2]) % (FRAME_INNER_SIZE + FRAME_MAX_PAYLOAD + 1);
+                uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES] = {};
+                uint8_t *h = out + len;
+                unsigned long long sealed;
 
-                if (payload_len > len - FRAME_HEADER_SIZE ||
-                    len - FRAME_HEADER_SIZE - payload_len < FRAME_HMAC_SIZE)
-                        return;
-                if (hello) {
-                        if (payload_len < FRAME_NONCE_SIZE)
-                                return;
-                        memcpy(sender_nonce, buf + FRAME_HEADER_SIZE, FRAME_NONCE_SIZE);
-                        hello_done = true;
-                }
-                total = FRAME_HEADER_SIZE + payload_len + FRAME_HMAC_SIZE;
-                crypto_auth_hmacsha256_init(&st, fuzz_frame_key, sizeof(fuzz_frame_key));
-                crypto_auth_hmacsha256_update(&st, hello ? zero : receiver_nonce, FRAME_NONCE_SIZE);
-                crypto_auth_hmacsha256_update(&st, sender_nonce, FRAME_NONCE_SIZE);
-                crypto_auth_hmacsha256_update(&st, buf, FRAME_HEADER_SIZE + payload_len);
-                crypto_auth_hmacsha256_final(&st, buf + FRAME_HEADER_SIZE + payload_len);
-                buf += total;
-                len -= total;
+                data += 3;
+                size -= 3;
+                if (inner_len > size)
+                        inner_len = size;
+                if (len + FRAME_HEADER_SIZE + inner_len + FRAME_TAG_SIZE > out_size)
+                        break;
+                memcpy(h, "VCTR", 4);
+                h[4] = FRAME_VERSION;
+                h[5] = FRAME_KIND_SEALED;
+                h[6] = h[7] = 0;
+                size_t body = inner_len + FRAME_TAG_SIZE;
+                for (int i = 0; i < 4; i++)
+                        h[8 + i] = (uint8_t)(body >> (24 - 8 * i));
+                memset(h + 12, 0, 7);
+                h[19] = counter;
+                nonce[11] = counter;
+                crypto_aead_chacha20poly1305_ietf_encrypt(h + FRAME_HEADER_SIZE, &sealed, data,
+                                                          inner_len, h, FRAME_HEADER_SIZE, NULL,
+                                                          nonce, remote->send_key);
+                len += FRAME_HEADER_SIZE + (size_t)sealed;
+                data += inner_len;
+                size -= inner_len;
         }
+        return len;
 }
 
-static void fuzz_signed(bool after_hello, const uint8_t *data, size_t size)
+static void fuzz_sealed(FuzzStage stage, const uint8_t *data, size_t size)
 {
-        FrameSession s;
-        uint8_t *copy = malloc(size ? size : 1);
+        static uint8_t buf[FUZZ_MAX_FRAMES * FRAME_MAX_SIZE];
+        FrameSession local, remote;
+        size_t len;
 
-        FUZZ_CHECK(copy);
-        memcpy(copy, data, size);
-        fuzz_frame_session(&s, FUZZ_NONCE_RECEIVER, FUZZ_NONCE_SENDER, after_hello);
-        sign_frames(&s, copy, size);
-        fuzz_stream(&s, copy, size);
-        free(copy);
+        fuzz_frame_pair(&local, &remote, stage);
+        len = seal_chunks(&remote, data, size, buf, sizeof(buf));
+        fuzz_stream(&local, buf, len);
 }
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
-        FrameSession s;
+        FrameSession local, remote;
 
         if (size < 1)
                 return 0;
         switch (data[0] % _FUZZ_FRAME_MODE_MAX) {
         case FUZZ_FRAME_MODE_HELLO:
-                fuzz_frame_session(&s, FUZZ_NONCE_RECEIVER, 0, false);
-                fuzz_stream(&s, data + 1, size - 1);
+                fuzz_frame_pair(&local, &remote, FUZZ_STAGE_FRESH);
+                fuzz_stream(&local, data + 1, size - 1);
+                break;
+        case FUZZ_FRAME_MODE_AFTER_HELLO:
+                fuzz_frame_pair(&local, &remote, FUZZ_STAGE_HELLO);
+                fuzz_stream(&local, data + 1, size - 1);
                 break;
         case FUZZ_FRAME_MODE_SESSION:
-                fuzz_frame_session(&s, FUZZ_NONCE_RECEIVER, FUZZ_NONCE_SENDER, true);
-                fuzz_stream(&s, data + 1, size - 1);
+                fuzz_frame_pair(&local, &remote, FUZZ_STAGE_AUTH);
+                fuzz_stream(&local, data + 1, size - 1);
                 break;
         case FUZZ_FRAME_MODE_ROUND_TRIP:
                 fuzz_round_trip(data + 1, size - 1);
                 break;
-        case FUZZ_FRAME_MODE_SIGNED_HELLO:
-                fuzz_signed(false, data + 1, size - 1);
+        case FUZZ_FRAME_MODE_SEALED_AFTER_HELLO:
+                fuzz_sealed(FUZZ_STAGE_HELLO, data + 1, size - 1);
                 break;
         default:
-                fuzz_signed(true, data + 1, size - 1);
+                fuzz_sealed(FUZZ_STAGE_AUTH, data + 1, size - 1);
                 break;
         }
         return 0;

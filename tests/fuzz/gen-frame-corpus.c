@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
-/* Writes the seed corpus of fuzz-frame into a directory: frames with valid HMACs for the fixed
- * fuzz session (a HELLO stream, a post-handshake stream, requests and replies), the refusals the
- * daemon must handle (oversized, truncated, replayed, reflected, a second HELLO, wrong version),
- * and round-trip inputs. Run: gen-frame-corpus DIR. */
+/* Writes the seed corpus of fuzz-frame into a directory: frames sealed for the fixed fuzz session
+ * (a HELLO, an AUTH, a post-handshake stream, requests and replies), the refusals the daemon must
+ * handle (oversized, truncated, replayed, reflected, a second HELLO or AUTH, wrong version,
+ * another connection's frames), plaintext chunks for the sealing modes, and round-trip inputs.
+ * Run: gen-frame-corpus DIR. */
 #include "fuzz-check.h"
 #include "fuzz-frame-session.h"
 #include "util.h"
@@ -38,22 +39,16 @@ static void save(const char *name, const Buf *b)
         FUZZ_CHECK(fclose(f) == 0);
 }
 
-/* The remote peer's side: its HELLO has gone out and the daemon's has come in. */
-static void sender_after_hello(FrameSession *s)
+static void hello(const char *name, uint8_t fill, Buf *b)
 {
-        fuzz_frame_session(s, FUZZ_NONCE_SENDER, FUZZ_NONCE_RECEIVER, true);
-}
-
-static void hello(FrameSession *s, uint8_t fill, const char *name, Buf *b)
-{
+        FrameSession local, remote;
         uint8_t buf[FRAME_MAX_SIZE];
         size_t len;
 
-        fuzz_frame_session(s, fill, 0, false);
-        FUZZ_CHECK(frame_encode_hello(s, name, buf, sizeof(buf), &len) == 0);
+        fuzz_frame_pair(&local, &remote, FUZZ_STAGE_FRESH);
+        memset(remote.local_nonce, fill, FRAME_NONCE_SIZE);
+        FUZZ_CHECK(frame_encode_hello(&remote, name, buf, sizeof(buf), &len) == 0);
         put(b, buf, len);
-        memset(s->remote_nonce, FUZZ_NONCE_RECEIVER, FRAME_NONCE_SIZE);
-        s->hello_received = true;
 }
 
 static void frame(FrameSession *s, FrameType type, uint32_t request_id, const char *payload, Buf *b)
@@ -73,77 +68,74 @@ static void frame(FrameSession *s, FrameType type, uint32_t request_id, const ch
 
 static void streams(void)
 {
-        FrameSession s;
-        Buf b = {};
-        uint8_t big[FRAME_HEADER_SIZE] = {0x56, 0x43, 0x54, 0x52, FRAME_VERSION, FRAME_HEARTBEAT};
-        size_t one_frame;
+        FrameSession local, remote;
+        uint8_t big[FRAME_HEADER_SIZE] = {0x56, 0x43, 0x54, 0x52, FRAME_VERSION, FRAME_KIND_SEALED};
         char longest[FRAME_MAX_PAYLOAD + 1] = {};
+        size_t one_frame;
+        Buf b = {};
 
         put_byte(&b, FUZZ_FRAME_MODE_HELLO);
-        hello(&s, FUZZ_NONCE_SENDER, "b", &b);
+        hello("remote", FUZZ_NONCE_REMOTE, &b);
         save("hello-only", &b);
-        frame(&s, FRAME_HEARTBEAT, 0, NULL, &b);
-        frame(&s, FRAME_TAKE, 1, "check web failed", &b);
-        frame(&s, FRAME_RELEASE, 2, "operator takeover", &b);
+        fuzz_frame_pair(&local, &remote, FUZZ_STAGE_HELLO);
+        frame(&remote, FRAME_AUTH, 0, NULL, &b);
+        frame(&remote, FRAME_HEARTBEAT, 0, NULL, &b);
+        frame(&remote, FRAME_TAKE, 1, "check web failed", &b);
         save("hello-stream", &b);
-        b.data[0] = FUZZ_FRAME_MODE_SIGNED_HELLO;
-        save("signed-hello-stream", &b);
+        hello("again", 0x33, &b);
+        save("hello-twice-late", &b);
 
         b = (Buf){};
         put_byte(&b, FUZZ_FRAME_MODE_HELLO);
-        hello(&s, FUZZ_NONCE_SENDER,
-              "a-node-name-that-is-exactly-sixty-three-characters-long-0123456", &b);
+        hello("a-node-name-that-is-exactly-sixty-three-characters-long-0123456", FUZZ_NONCE_REMOTE,
+              &b);
         save("hello-longest-name", &b);
-        b.data[0] = FUZZ_FRAME_MODE_SIGNED_HELLO;
-        save("signed-hello-longest-name", &b);
-        b.data[0] = FUZZ_FRAME_MODE_HELLO;
-        hello(&s, FUZZ_NONCE_SENDER, "again", &b);
+        hello("again", 0x33, &b);
         save("hello-twice", &b);
 
         b = (Buf){};
         put_byte(&b, FUZZ_FRAME_MODE_HELLO);
-        hello(&s, FUZZ_NONCE_RECEIVER, "reflected", &b); /* the daemon's own nonce */
+        hello("reflected", FUZZ_NONCE_LOCAL, &b); /* the daemon's own nonce */
         save("hello-reflected", &b);
 
         b = (Buf){};
-        put_byte(&b, FUZZ_FRAME_MODE_HELLO);
-        sender_after_hello(&s);
-        frame(&s, FRAME_HEARTBEAT, 0, NULL, &b);
-        save("heartbeat-before-hello", &b);
+        put_byte(&b, FUZZ_FRAME_MODE_AFTER_HELLO);
+        fuzz_frame_pair(&local, &remote, FUZZ_STAGE_HELLO);
+        frame(&remote, FRAME_AUTH, 0, NULL, &b);
+        frame(&remote, FRAME_HEARTBEAT, 0, NULL, &b);
+        frame(&remote, FRAME_REFUSED, 0, "node \"remote\" expects peer \"x\"", &b);
+        save("auth-stream", &b);
+        b = (Buf){};
+        put_byte(&b, FUZZ_FRAME_MODE_AFTER_HELLO);
+        frame(&local, FRAME_AUTH, 0, NULL, &b); /* the daemon's own AUTH, reflected */
+        save("auth-reflected", &b);
 
         b = (Buf){};
         put_byte(&b, FUZZ_FRAME_MODE_SESSION);
-        sender_after_hello(&s);
-        frame(&s, FRAME_HEARTBEAT, 0, NULL, &b);
+        fuzz_frame_pair(&local, &remote, FUZZ_STAGE_AUTH);
+        frame(&remote, FRAME_HEARTBEAT, 0, NULL, &b);
         one_frame = b.len - 1;
-        frame(&s, FRAME_TAKE_DONE, 1, NULL, &b);
-        frame(&s, FRAME_TAKE_FAILED, 2, "service web did not start", &b);
-        frame(&s, FRAME_RELEASE_REFUSED, 3, "not active", &b);
-        frame(&s, FRAME_RELEASED, 0, NULL, &b);
+        frame(&remote, FRAME_TAKE_DONE, 1, NULL, &b);
+        frame(&remote, FRAME_TAKE_FAILED, 2, "service web did not start", &b);
+        frame(&remote, FRAME_RELEASE_REFUSED, 3, "not active", &b);
+        frame(&remote, FRAME_RELEASED, 0, NULL, &b);
         save("session-stream", &b);
-        b.data[0] = FUZZ_FRAME_MODE_SIGNED_SESSION;
-        save("signed-session-stream", &b);
-        b.data[1 + one_frame + 23] ^= 0x02; /* second frame: counter 2 -> 0, re-signed */
-        save("signed-session-counter-skip", &b);
-        b.data[1 + one_frame + 23] ^= 0x02;
-        b.data[0] = FUZZ_FRAME_MODE_SESSION;
-
         /* The first frame again: a replay on the same connection. */
         put(&b, b.data + 1, one_frame);
         save("session-replay", &b);
 
         b = (Buf){};
-        put_byte(&b, FUZZ_FRAME_MODE_SIGNED_SESSION);
-        sender_after_hello(&s);
+        put_byte(&b, FUZZ_FRAME_MODE_SESSION);
+        fuzz_frame_pair(&local, &remote, FUZZ_STAGE_AUTH);
         memset(longest, 'r', FRAME_MAX_PAYLOAD);
-        frame(&s, FRAME_TAKE_FAILED, 3, longest, &b);
-        frame(&s, FRAME_HEARTBEAT, 0, NULL, &b);
-        save("signed-session-largest-payload", &b);
+        frame(&remote, FRAME_TAKE_FAILED, 3, longest, &b);
+        frame(&remote, FRAME_HEARTBEAT, 0, NULL, &b);
+        save("session-largest-payload", &b);
 
         b = (Buf){};
         put_byte(&b, FUZZ_FRAME_MODE_SESSION);
-        sender_after_hello(&s);
-        frame(&s, FRAME_TAKE, 9, "check web failed", &b);
+        fuzz_frame_pair(&local, &remote, FUZZ_STAGE_AUTH);
+        frame(&remote, FRAME_TAKE, 9, "check web failed", &b);
         b.len -= 10;
         save("session-truncated", &b);
 
@@ -152,58 +144,65 @@ static void streams(void)
         big[8] = big[9] = big[10] = big[11] = 0xff;
         put(&b, big, sizeof(big));
         save("session-oversized", &b);
-        b.data[1 + 4] = 2; /* version */
-        save("session-version-2", &b);
+        b.data[1 + 4] = 1; /* version */
+        save("session-version-1", &b);
 
         b = (Buf){};
         put_byte(&b, FUZZ_FRAME_MODE_SESSION);
-        fuzz_frame_session(&s, FUZZ_NONCE_SENDER, 0x33, true); /* another connection's nonce */
-        frame(&s, FRAME_RELEASE, 1, "takeover", &b);
+        fuzz_frame_pair(&local, &remote, FUZZ_STAGE_AUTH);
+        memset(remote.send_key, 0x44, FRAME_KEY_SIZE); /* another connection's keys */
+        frame(&remote, FRAME_RELEASE, 1, "takeover", &b);
         save("session-other-connection", &b);
 }
 
-/* A frame whose HMAC the fuzz-frame harness writes itself (signed modes): any header. */
-static void unsigned_frame(Buf *b, uint8_t type, uint32_t payload_len, const void *payload)
+/* A plaintext chunk for the sealing modes: counter, inner length, inner header, payload. */
+static void chunk(Buf *b, uint8_t counter, uint8_t type, uint8_t reserved, const char *payload)
 {
-        uint8_t header[FRAME_HEADER_SIZE] = {0x56, 0x43, 0x54, 0x52, FRAME_VERSION, type};
-        static const uint8_t mac[FRAME_HMAC_SIZE];
+        uint8_t inner[FRAME_INNER_SIZE] = {type, 2, 0x05, reserved, 0, 0, 0, 1};
+        size_t n = FRAME_INNER_SIZE + strlen(payload);
 
-        for (int i = 0; i < 4; i++)
-                header[8 + i] = (uint8_t)(payload_len >> (24 - 8 * i));
-        put(b, header, sizeof(header));
-        put(b, payload, payload_len);
-        put(b, mac, sizeof(mac));
+        put_byte(b, counter);
+        put_byte(b, (uint8_t)(n >> 8));
+        put_byte(b, (uint8_t)n);
+        put(b, inner, sizeof(inner));
+        put(b, payload, strlen(payload));
 }
 
-static void signed_refusals(void)
+static void sealed(void)
 {
-        uint8_t payload[FRAME_MAX_PAYLOAD] = {};
         Buf b = {};
 
-        /* A HELLO one byte over the name limit: authentic, still refused. */
-        memset(payload, FUZZ_NONCE_SENDER, FRAME_NONCE_SIZE);
-        memset(payload + FRAME_NONCE_SIZE, 'n', FRAME_NAME_MAX + 1);
-        put_byte(&b, FUZZ_FRAME_MODE_SIGNED_HELLO);
-        unsigned_frame(&b, FRAME_HELLO, FRAME_NONCE_SIZE + FRAME_NAME_MAX + 1, payload);
-        save("signed-hello-name-too-long", &b);
-
-        /* A HELLO whose name holds a NUL. */
+        put_byte(&b, FUZZ_FRAME_MODE_SEALED_AFTER_HELLO);
+        chunk(&b, 0, FRAME_AUTH, 0, "");
+        chunk(&b, 1, FRAME_HEARTBEAT, 0, "");
+        chunk(&b, 2, FRAME_TAKE, 0, "check web failed");
+        save("sealed-after-hello-stream", &b);
         b = (Buf){};
-        payload[FRAME_NONCE_SIZE + 2] = 0;
-        put_byte(&b, FUZZ_FRAME_MODE_SIGNED_HELLO);
-        unsigned_frame(&b, FRAME_HELLO, FRAME_NONCE_SIZE + 5, payload);
-        save("signed-hello-name-nul", &b);
-
-        /* After the handshake: a second HELLO, then a frame of an unknown type. */
+        put_byte(&b, FUZZ_FRAME_MODE_SEALED_AFTER_HELLO);
+        chunk(&b, 0, FRAME_HEARTBEAT, 0, ""); /* not an AUTH first */
+        save("sealed-no-auth", &b);
         b = (Buf){};
-        payload[FRAME_NONCE_SIZE + 2] = 'n';
-        put_byte(&b, FUZZ_FRAME_MODE_SIGNED_SESSION);
-        unsigned_frame(&b, FRAME_HELLO, FRAME_NONCE_SIZE + 1, payload);
-        save("signed-session-second-hello", &b);
+        put_byte(&b, FUZZ_FRAME_MODE_SEALED_SESSION);
+        chunk(&b, 1, FRAME_HEARTBEAT, 0, "");
+        chunk(&b, 2, FRAME_AUTH, 0, ""); /* a second AUTH */
+        save("sealed-second-auth", &b);
         b = (Buf){};
-        put_byte(&b, FUZZ_FRAME_MODE_SIGNED_SESSION);
-        unsigned_frame(&b, _FRAME_TYPE_MAX, 0, payload);
-        save("signed-session-unknown-type", &b);
+        put_byte(&b, FUZZ_FRAME_MODE_SEALED_SESSION);
+        chunk(&b, 1, _FRAME_TYPE_MAX, 0, "");
+        save("sealed-unknown-type", &b);
+        b = (Buf){};
+        put_byte(&b, FUZZ_FRAME_MODE_SEALED_SESSION);
+        chunk(&b, 1, FRAME_HELLO, 0, "");
+        save("sealed-hello-type", &b);
+        b = (Buf){};
+        put_byte(&b, FUZZ_FRAME_MODE_SEALED_SESSION);
+        chunk(&b, 1, FRAME_HEARTBEAT, 1, ""); /* reserved bits */
+        save("sealed-reserved", &b);
+        b = (Buf){};
+        put_byte(&b, FUZZ_FRAME_MODE_SEALED_SESSION);
+        chunk(&b, 1, FRAME_HEARTBEAT, 0, "");
+        chunk(&b, 3, FRAME_HEARTBEAT, 0, ""); /* a skipped counter */
+        save("sealed-counter-skip", &b);
 }
 
 static void round_trip(const char *name, uint8_t type, uint64_t counter, const char *payload)
@@ -218,7 +217,7 @@ static void round_trip(const char *name, uint8_t type, uint64_t counter, const c
         put(&b, "\x00\x00\x00\x00\x00\x00\x01\x00", 8);
         for (int i = 7; i >= 0; i--)
                 put_byte(&b, (uint8_t)(counter >> (8 * i)));
-        put(&b, "\x00\x05", 2); /* tamper with byte 5: the type */
+        put(&b, "\x00\x05", 2); /* tamper with byte 5: the kind */
         put_byte(&b, 0x80);
         put(&b, payload, strlen(payload));
         save(name, &b);
@@ -232,10 +231,12 @@ int main(int argc, char *argv[])
         }
         out_dir = argv[1];
         streams();
-        signed_refusals();
+        sealed();
         round_trip("round-trip-hello", FRAME_HELLO, 0, "web2");
+        round_trip("round-trip-auth", FRAME_AUTH, 0, "");
         round_trip("round-trip-heartbeat", FRAME_HEARTBEAT, 0, "");
         round_trip("round-trip-take", FRAME_TAKE, 41, "check web failed");
+        round_trip("round-trip-refused", FRAME_REFUSED, 1, "node \"b\" expects peer \"c\"");
         round_trip("round-trip-counter-wrap", FRAME_RELEASED, UINT64_MAX, "");
         round_trip("round-trip-bad-type", 0x7f, 1, "x");
         return 0;

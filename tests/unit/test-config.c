@@ -113,6 +113,63 @@ static void expect_errors(const char *name, const char *text, const char *const 
 #define EXPECT(text, ...)                                                                          \
         expect_errors("test.conf", (text), (const char *const[]){__VA_ARGS__, NULL})
 
+#define PEER_WITH(address)                                                                         \
+        "node = { name = \"a\"; role = \"master\"; listen = \"127.0.0.1:7411\"; };\n"              \
+        "peer = { name = \"b\"; address = \"" address "\"; };\n"                                   \
+        "auth = { key_file = \"k\"; };\n"
+
+/* peer.address: numeric (IPv6 with a zone too) or a host name; the errors say which part is
+ * wrong. Host names are only checked for syntax here: resolution is config_check_peer_host's. */
+static void test_peer_address(void **state)
+{
+        Config *c;
+        char *error = NULL;
+
+        c = load_ok(write_fixture("zone.conf", PEER_WITH("[fe80::1%lo]:7411")));
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&c->peer_address.sa;
+        assert_int_equal(in6->sin6_family, AF_INET6);
+        assert_int_equal(ntohs(in6->sin6_port), 7411);
+        assert_int_not_equal(in6->sin6_scope_id, 0);
+        assert_string_equal(c->peer_host, "fe80::1%lo");
+        assert_int_equal(config_check_peer_host(c, &error), 0);
+        assert_null(error);
+        config_unref(c);
+
+        c = load_ok(write_fixture("name.conf", PEER_WITH("localhost:7412")));
+        assert_int_equal(c->peer_address.len, 0);
+        assert_string_equal(c->peer_host, "localhost");
+        assert_int_equal(c->peer_port, 7412);
+        assert_int_equal(config_check_peer_host(c, &error), 0);
+        config_unref(c);
+
+        c = load_ok(write_fixture("nx.conf", PEER_WITH("no-such-host.invalid:7412")));
+        assert_int_equal(c->peer_address.len, 0);
+        int r = config_check_peer_host(c, &error);
+        /* .invalid never exists (RFC 6761); without any resolver the answer may be "try later". */
+        assert_true(r == -ENOENT || r == -EAGAIN);
+        assert_non_null(error);
+        assert_non_null(strstr(error, "nx.conf:2: peer.address: "));
+        if (r == -ENOENT)
+                assert_non_null(strstr(error, "host \"no-such-host.invalid\" not found"));
+        free(error);
+        config_unref(c);
+
+        EXPECT(PEER_WITH("web2"),
+               "2: peer.address: \"web2\" is not an address: expected \"host:port\", "
+               "\"[IPv6]:port\" or \"[fe80::1%eth0]:port\" with a port of 1-65535");
+        EXPECT(PEER_WITH("web2:99999"),
+               "2: peer.address: \"web2:99999\" is not an address: expected \"host:port\", "
+               "\"[IPv6]:port\" or \"[fe80::1%eth0]:port\" with a port of 1-65535");
+        EXPECT(PEER_WITH("web_2!:7411"), "2: peer.address: \"web_2!:7411\" is not an address: "
+                                         "\"web_2!\" is neither a numeric address nor a valid "
+                                         "host name");
+        EXPECT(PEER_WITH("[fe80::zz]:7411"), "2: peer.address: \"[fe80::zz]:7411\" is not an "
+                                             "address: \"fe80::zz\" is neither a numeric address "
+                                             "nor a valid host name");
+        EXPECT(PEER_WITH("*:7411"),
+               "2: peer.address: \"*:7411\" is not an address one can connect to");
+}
+
 static void test_reference_config(void **state)
 {
         Config *c = load_ok(TEST_SOURCE_DIR "/etc/vacataire.conf");
@@ -401,7 +458,7 @@ static void test_bad_values(void **state)
                "1: node.name: must be 1-63 characters of [A-Za-z0-9._-], not \"web 1\"",
                "1: node.listen: must be a numeric address \"host:port\", not \"127.0.0.1:0\"",
                "2: peer.name: must be 1-63 characters of [A-Za-z0-9._-], not \"web 1\"",
-               "2: peer.address: must be a numeric address \"host:port\"");
+               "2: peer.address: must be a string \"host:port\"");
         EXPECT("node = { name = \"a\"; role = \"master\"; listen = \"127.0.0.1:7411\"; };\n"
                "peer = {\n  name = \"a\"; address = \"127.0.0.1:7412\"; };\n"
                "auth = { key_file = \"k\"; };\n",
@@ -723,7 +780,11 @@ int main(void)
             cmocka_unit_test(test_command_too_long),
             cmocka_unit_test(test_memory_limit),
         };
+        const struct CMUnitTest peer_tests[] = {
+            cmocka_unit_test(test_peer_address),
+        };
         int r = cmocka_run_group_tests(tests, setup, teardown);
 
-        return cmocka_run_group_tests(host_tests, setup, teardown) || r;
+        r = cmocka_run_group_tests(host_tests, setup, teardown) || r;
+        return cmocka_run_group_tests(peer_tests, setup, teardown) || r;
 }

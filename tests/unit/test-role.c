@@ -81,6 +81,8 @@ static const Row rows[] = {
         0, 0),
     ROW("master that handed over ignores init_dead", IN(PASSIVE, NONE, 2, .handed_over = 1), F(),
         INIT_DEAD, PASSIVE, NONE, 2, 1, 0),
+    ROW("master whose keyed peer is misconfigured ignores init_dead", IN(PASSIVE, NONE, 0),
+        F(.peer_misconfigured = true), INIT_DEAD, PASSIVE, NONE, 0, 0, 0),
     ROW("init_dead after the peer was seen: no-op", IN(PASSIVE, NONE, 0, .peer_seen = 1), F(),
         INIT_DEAD, PASSIVE, NONE, 0, 0, 0),
     ROW("master sees passive standby: starts", IN(PASSIVE, NONE, 0), F(PEER(PASSIVE, H, 2)),
