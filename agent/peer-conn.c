@@ -93,14 +93,15 @@ int conn_start(Peer *p, PeerConn *c)
 /* After the other side proved the key: is it the peer we are configured for, and does the
  * direction fit (only the node whose name sorts first dials)? Fills why (for our log and
  * status) and tell (for the other side) and returns false if not. */
-static bool check_names(Peer *p, PeerConn *c, char *why, size_t why_size, char *tell,
-                        size_t tell_size)
+static bool check_names(Peer *p, PeerConn *c, PeerProblem *kind, char *why, size_t why_size,
+                        char *tell, size_t tell_size)
 {
         const Config *cfg = p->config;
         char name[FRAME_NAME_MAX + 1] = "";
 
         (void)frame_session_remote_name(&c->session, name, sizeof(name));
         if (streq(name, cfg->node_name)) {
+                *kind = PEER_PROBLEM_SAME_NAME;
                 snprintf(why, why_size,
                          "misconfiguration: the node at %s holds the key and calls itself \"%s\", "
                          "this node's own name (expected peer \"%s\"): the same node name on both "
@@ -113,6 +114,7 @@ static bool check_names(Peer *p, PeerConn *c, char *why, size_t why_size, char *
                 return false;
         }
         if (!streq(name, cfg->peer_name)) {
+                *kind = PEER_PROBLEM_WRONG_NAME;
                 snprintf(why, why_size,
                          "misconfiguration: the node at %s holds the key but calls itself \"%s\"; "
                          "expected \"%s\" (peer.name)",
@@ -121,7 +123,17 @@ static bool check_names(Peer *p, PeerConn *c, char *why, size_t why_size, char *
                          cfg->node_name, cfg->peer_name, name);
                 return false;
         }
+        if (c->diagnostic) {
+                /* Our own peer.address is wrong (it reaches this node): already reported. */
+                *kind = PEER_PROBLEM_SELF_ADDRESS;
+                snprintf(why, why_size, "%s", p->problem);
+                snprintf(tell, tell_size,
+                         "node \"%s\" has a peer.address (%s) that reaches itself, not you",
+                         cfg->node_name, cfg->peer_address_string);
+                return false;
+        }
         if (!c->outgoing && p->dials) {
+                *kind = PEER_PROBLEM_BOTH_DIAL;
                 snprintf(why, why_size,
                          "misconfiguration: peer \"%s\" at %s dials this node although \"%s\" "
                          "sorts first and dials it: its peer.name is not \"%s\"",
@@ -148,6 +160,7 @@ static int conn_refuse(Peer *p, PeerConn *c, const char *tell)
 static int conn_handle_frame(Peer *p, PeerConn *c, const Frame *f)
 {
         char why[PEER_PROBLEM_MAX], tell[FRAME_MAX_PAYLOAD];
+        PeerProblem kind;
 
         if (c->refused && f->type != FRAME_REFUSED)
                 return 0;
@@ -157,8 +170,8 @@ static int conn_handle_frame(Peer *p, PeerConn *c, const Frame *f)
                 return conn_send(p, c, FRAME_AUTH, 0, NULL);
         case FRAME_AUTH:
                 c->key_proven = true;
-                if (!check_names(p, c, why, sizeof(why), tell, sizeof(tell))) {
-                        peer_set_problem(p, "%s", why);
+                if (!check_names(p, c, &kind, why, sizeof(why), tell, sizeof(tell))) {
+                        peer_set_problem(p, kind, "%s", why);
                         return conn_refuse(p, c, tell);
                 }
                 /* We accept it; the first frame after an AUTH says so. */
@@ -166,8 +179,9 @@ static int conn_handle_frame(Peer *p, PeerConn *c, const Frame *f)
         case FRAME_REFUSED: {
                 char name[FRAME_NAME_MAX + 1] = "?";
                 (void)frame_session_remote_name(&c->session, name, sizeof(name));
-                peer_set_problem(p, "misconfiguration: node \"%s\" at %s refuses the link: %.*s",
-                                 name, c->address, (int)f->payload_len, (const char *)f->payload);
+                peer_set_problem(p, PEER_PROBLEM_REFUSED,
+                                 "misconfiguration: node \"%s\" at %s refuses the link: %.*s", name,
+                                 c->address, (int)f->payload_len, (const char *)f->payload);
                 return -EPERM;
         }
         default:

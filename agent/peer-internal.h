@@ -22,6 +22,18 @@
 #define PEER_ADDRESS_MAX 96
 #define PEER_PROBLEM_MAX 400
 
+/* Kinds of misconfiguration, each logged at most once per PEER_PROBLEM_LOG_INTERVAL (the
+ * dialer retries every second; the address in the message changes with each attempt). */
+typedef enum PeerProblem {
+        PEER_PROBLEM_SAME_NAME,
+        PEER_PROBLEM_WRONG_NAME,
+        PEER_PROBLEM_BOTH_DIAL,
+        PEER_PROBLEM_SELF_ADDRESS,
+        PEER_PROBLEM_REFUSED, /* the other side refused us and said why */
+        _PEER_PROBLEM_MAX,
+} PeerProblem;
+#define PEER_PROBLEM_LOG_INTERVAL (60 * USEC_PER_SEC)
+
 typedef struct PeerConn {
         Peer *peer;
         int fd;
@@ -30,6 +42,7 @@ typedef struct PeerConn {
         bool key_proven;    /* its AUTH verified: it holds the key (bound to our fresh nonce) */
         bool authenticated; /* promoted: both directions proven */
         bool refused;       /* we told it what is misconfigured and wait for it to close */
+        bool diagnostic;    /* let in only to name a misconfiguration: never adopted */
         usec_t accepted;    /* CLOCK_MONOTONIC; the oldest pending connection is shed first */
         sd_event_source *io;
         sd_event_source *deadline; /* the handshake must finish in time */
@@ -64,6 +77,7 @@ struct Peer {
         Resolve *resolve;
         usec_t resolved_at;
         bool dial_after_resolve;
+        bool self_address; /* peer.address reaches this node: where the peer is is unknown */
 
         uint8_t local_state, local_flags;
         uint64_t local_epoch;
@@ -71,6 +85,7 @@ struct Peer {
         bool connected;
 
         char problem[PEER_PROBLEM_MAX]; /* misconfiguration seen; empty if none */
+        usec_t problem_logged[_PEER_PROBLEM_MAX];
 
         unsigned log_count, log_suppressed;
         usec_t log_window_start;
@@ -89,4 +104,4 @@ void peer_drop_conn(Peer *p, PeerConn *c);
 bool peer_holds_conn(const Peer *p, const PeerConn *c);
 void peer_promote(Peer *p, PeerConn *c);
 void peer_mark_seen(Peer *p);
-void peer_set_problem(Peer *p, const char *format, ...) _printf_(2, 3);
+void peer_set_problem(Peer *p, PeerProblem kind, const char *format, ...) _printf_(3, 4);

@@ -29,19 +29,20 @@ void peer_log_refusal(Peer *p, const char *address, const char *what, int error)
                 log_warning("peer link from %s: %s; connection closed", address, what);
 }
 
-/* A misconfiguration is logged as an error each time it changes, and kept for status until a
- * connection is adopted. */
-void peer_set_problem(Peer *p, const char *format, ...)
+/* A misconfiguration is kept for status until a connection is adopted, and logged as an error
+ * when first seen (each kind again once a minute at most). */
+void peer_set_problem(Peer *p, PeerProblem kind, const char *format, ...)
 {
-        char buf[PEER_PROBLEM_MAX];
+        usec_t now = now_usec(CLOCK_MONOTONIC);
         va_list ap;
 
         va_start(ap, format);
-        vsnprintf(buf, sizeof(buf), format, ap);
+        vsnprintf(p->problem, sizeof(p->problem), format, ap);
         va_end(ap);
-        if (streq(buf, p->problem))
+        if (p->problem_logged[kind] != 0 &&
+            now - p->problem_logged[kind] < PEER_PROBLEM_LOG_INTERVAL)
                 return;
-        snprintf(p->problem, sizeof(p->problem), "%s", buf);
+        p->problem_logged[kind] = now;
         log_error("peer %s: %s", p->config->peer_name, p->problem);
 }
 
@@ -106,6 +107,7 @@ void peer_promote(Peer *p, PeerConn *c)
         if (p->problem[0]) {
                 log_info("peer %s: the link is configured correctly now", p->config->peer_name);
                 p->problem[0] = 0;
+                memset(p->problem_logged, 0, sizeof(p->problem_logged));
         }
         log_info("peer %s connected from %s", p->config->peer_name, c->address);
         p->connected = true;
@@ -130,8 +132,11 @@ static void on_accept(Listener *l, int cfd, const struct sockaddr *sa, socklen_t
         size_t slot;
 
         socket_address_to_string(sa, len, address, sizeof(address));
-        /* Only the configured peer's address may even start a handshake. */
-        if (!address_is_peer(p, sa)) {
+        /* Only the configured peer's address may even start a handshake, unless peer.address
+         * names this very node: then nothing is adopted anyway, and a keyed peer that calls is
+         * told what is wrong (the same configuration copied to both nodes does this). */
+        bool diagnostic = !address_is_peer(p, sa);
+        if (diagnostic && !p->self_address) {
                 peer_log_refusal(p, address, "not the peer's address (peer.address)", 0);
                 close(cfd);
                 /* A peer host name may point somewhere else by now. */
@@ -165,6 +170,7 @@ static void on_accept(Listener *l, int cfd, const struct sockaddr *sa, socklen_t
                 close(cfd);
                 return;
         }
+        c->diagnostic = diagnostic;
         p->pending[slot] = c;
         if (conn_start(p, c) < 0)
                 peer_drop_conn(p, c);
@@ -208,11 +214,13 @@ static void peer_set_addresses(Peer *p, const SocketAddress *addresses, size_t n
         char buf[PEER_ADDRESS_MAX];
 
         p->resolved_at = now_usec(CLOCK_MONOTONIC);
+        p->self_address = false;
         for (size_t i = 0; i < n; i++) {
                 if (address_is_self(p, &addresses[i])) {
+                        p->self_address = true;
                         socket_address_to_string((const struct sockaddr *)&addresses[i].sa,
                                                  addresses[i].len, buf, sizeof(buf));
-                        peer_set_problem(p,
+                        peer_set_problem(p, PEER_PROBLEM_SELF_ADDRESS,
                                          "misconfiguration: peer.address %s (%s) reaches this "
                                          "node itself (node.listen %s); it must name the peer's "
                                          "address",

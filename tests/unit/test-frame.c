@@ -95,7 +95,8 @@ static size_t spec_sealed(const uint8_t k[32], uint64_t counter, uint8_t type, u
         inner[0] = type, inner[1] = state, inner[2] = flags, inner[3] = 0;
         put32(inner + 4, request_id);
         put64(inner + 8, epoch);
-        memcpy(inner + 16, payload, payload_len);
+        if (payload_len > 0)
+                memcpy(inner + 16, payload, payload_len);
         put64(nonce + 4, counter);
         spec_header(out, 2, 16 + payload_len + 16, counter);
         crypto_aead_chacha20poly1305_ietf_encrypt(out + 20, &clen, inner, 16 + payload_len, out, 20,
