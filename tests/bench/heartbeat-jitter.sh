@@ -29,7 +29,7 @@ measure() { # measure HEARTBEAT
                 python3 "$here/../lib/hostile-peer.py" mitm "$(vc_port 5)" "127.0.0.1:$(vc_port 2)" \
                         --record "$VC_TMP/capture" >"$VC_TMP/mitm.log" 2>&1 &
                 relay=$!
-                trap 'kill $relay 2>/dev/null; vc_exit' EXIT
+                vc_on_exit "kill $relay 2>/dev/null; true"
                 sleep 0.5
                 vc_pair_start >/dev/null 2>&1
                 sleep 1 # past the handshake and the start-up frames
