@@ -30,6 +30,9 @@ RoleFacts manager_facts(const Manager *m)
                 if (check_get_config(m->checks[i])->scope == CHECK_SCOPE_ALWAYS)
                         f.always_failing = true;
         }
+        /* A service seen dying fails like a check named after it, without waiting for one. */
+        if (m->service_died && role_state_is_serving(m->machine.state))
+                f.checks_failing = true;
         return f;
 }
 
@@ -146,8 +149,26 @@ static void services_started(ServiceSet *s, int result, const char *message, voi
 
         if (result < 0)
                 log_error("Services failed to start: %s", message ? message : "unknown error");
+        else {
+                free(m->service_died);
+                m->service_died = NULL;
+                size_t n = service_watch_arm(m->service_watch, s);
+                log_debug("%zu of %zu services watched for death", n, service_set_count(s));
+        }
         manager_dispatch(m, result < 0 ? ROLE_EVENT_SERVICES_START_FAILED
                                        : ROLE_EVENT_SERVICES_STARTED);
+}
+
+static void on_service_died(ServiceWatch *w, const char *service, const char *why, void *userdata)
+{
+        Manager *m = userdata;
+
+        if (!role_state_is_serving(m->machine.state) || m->service_died)
+                return;
+        m->service_died = strdup_printf("service %s died (%s)", service, why);
+        if (!m->service_died)
+                m->service_died = strdup("a service died");
+        manager_dispatch(m, ROLE_EVENT_CHECKS_CHANGED);
 }
 
 static void services_stopped(ServiceSet *s, int result, const char *message, void *userdata)
@@ -292,6 +313,15 @@ static void manager_apply(Manager *m, const RoleOutput *o, RoleState old_state, 
             m->startup_probe) {
                 service_set_cancel(m->services);
                 m->startup_probe = false;
+        }
+        /* Our own starts and stops are no deaths. */
+        if (a &
+            (ROLE_ACTION_START_SERVICES | ROLE_ACTION_STOP_SERVICES | ROLE_ACTION_PROBE_SERVICES)) {
+                service_watch_disarm(m->service_watch);
+                if (!(a & ROLE_ACTION_STOP_SERVICES)) {
+                        free(m->service_died);
+                        m->service_died = NULL;
+                }
         }
         if (a & ROLE_ACTION_START_SERVICES) {
                 r = service_set_start(m->services, services_started, m);
@@ -531,6 +561,8 @@ Manager *manager_free(Manager *m)
         control_server_free(m->control);
         health_server_free(m->health);
         lb_client_free(m->lb);
+        service_watch_free(m->service_watch);
+        free(m->service_died);
         for (size_t i = 0; i < m->n_checks; i++)
                 check_free(m->checks[i]);
         free(m->checks);
@@ -708,6 +740,9 @@ int manager_start(Manager *m)
         r = lb_client_new(m->event, m->config, &m->lb);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the lb client: %m");
+        r = service_watch_new(m->event, on_service_died, m, &m->service_watch);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up service watching: %m");
 
         r = sd_event_add_time(m->event, &m->drain_timer, CLOCK_MONOTONIC, USEC_INFINITY,
                               MANAGER_TIMER_ACCURACY, on_drain_done, m);

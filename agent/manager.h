@@ -13,6 +13,7 @@
 #include "lb.h"
 #include "peer.h"
 #include "role.h"
+#include "service-watch.h"
 #include "service.h"
 #include "state-writer.h"
 
@@ -40,9 +41,11 @@ typedef struct Manager {
         Check **checks;
         size_t n_checks;
         ControlServer *control;
-        HealthServer *health;             /* the load balancer's view: agent-check and HTTP */
-        Notifier *notifier;               /* the notify command, one run at a time */
-        LbClient *lb;                     /* telling haproxy directly; NULL without "lb" */
+        HealthServer *health;        /* the load balancer's view: agent-check and HTTP */
+        Notifier *notifier;          /* the notify command, one run at a time */
+        LbClient *lb;                /* telling haproxy directly; NULL without "lb" */
+        ServiceWatch *service_watch; /* running services, watched for death */
+        char *service_died; /* "service X died (why)" while serving: counts as a failing check */
         ControlRequest *operator_request; /* quiesce/takeover waiting for its handover */
 
         RoleMachine machine;

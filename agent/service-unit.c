@@ -141,6 +141,11 @@ UnitManager *unit_manager_free(UnitManager *m)
         return NULL;
 }
 
+sd_bus *unit_manager_get_bus(const UnitManager *m)
+{
+        return m && m->bus && sd_bus_is_open(m->bus) > 0 ? m->bus : NULL;
+}
+
 const char *unit_manager_bus_name(const UnitManager *m)
 {
         return m && m->which == SYSTEMD_BUS_USER ? "user bus" : "system bus";

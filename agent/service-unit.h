@@ -29,6 +29,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(UnitManager *, unit_manager_free);
  * NULL). Cheap when already connected. */
 int unit_manager_connect(UnitManager *m, char **ret_message);
 const char *unit_manager_bus_name(const UnitManager *m); /* "system bus" / "user bus" */
+/* The open connection, or NULL. */
+sd_bus *unit_manager_get_bus(const UnitManager *m);
 
 /* Each bounds the whole operation by timeout; done is never called from inside the call. A stop
  * that times out has the unit killed (SIGKILL to all its processes); a start that times out has

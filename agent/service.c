@@ -909,3 +909,18 @@ ServiceState service_set_state(const ServiceSet *s, size_t i)
                 return (ServiceState)-EINVAL;
         return s->services[i].state;
 }
+
+const char *service_set_unit(const ServiceSet *s, size_t i)
+{
+        return i < s->n_services ? s->services[i].unit : NULL;
+}
+
+pid_t service_set_pgid(const ServiceSet *s, size_t i)
+{
+        return i < s->n_services ? s->services[i].pgid : 0;
+}
+
+UnitManager *service_set_units(const ServiceSet *s)
+{
+        return s->units;
+}

@@ -4,6 +4,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "service-unit.h"
 
 typedef enum ServiceState {
         SERVICE_STOPPED,
@@ -50,5 +51,11 @@ void service_set_cancel(ServiceSet *s);
 bool service_set_busy(const ServiceSet *s);
 
 size_t service_set_count(const ServiceSet *s);
+/* For watching a running service (service-watch.c): its systemd unit (NULL for a command
+ * service), the process group its last start command ran in (0 if none this run), and the
+ * connection to systemd (NULL until a unit or scope needed one). */
+const char *service_set_unit(const ServiceSet *s, size_t i);
+pid_t service_set_pgid(const ServiceSet *s, size_t i);
+UnitManager *service_set_units(const ServiceSet *s);
 const char *service_set_name(const ServiceSet *s, size_t i);
 ServiceState service_set_state(const ServiceSet *s, size_t i);

@@ -1,8 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: AGPL-3.0-or-later
 # Failover time on loopback: from killing the active node's service to the peer's service
-# answering, over N runs, at interval 0.1 and 1.0 (fall 1). Also the agent's own share: from the
-# failing check verdict on the old node to the peer's start command running.
+# answering, over N runs, at interval 0.1 and 1.0 (fall 1), side by side. Also its parts:
+# detection, from the kill to the old node's verdict (the agent watches its service's processes,
+# and pcheck the process it counted, so this should not depend on the interval), and the agent's
+# share, from that verdict to the peer's start command running (the old node's stop, the peer
+# link, the peer's start command forking).
 # Prints a table and a JSON summary. Not a test: nothing here asserts a time.
 # Usage: tests/bench/failover-time.sh [RUNS]   (VC_BUILD: build dir, default build/)
 set -u
@@ -27,7 +30,7 @@ measure() { # measure INTERVAL -> prints "t_kill t_serving" per run; agent share
                         vc_wait_serving a yes 10 >/dev/null
                         vc_wait_state b passive 10 >/dev/null
                         sleep 0.3
-                        python3 - "$(cat "$VC_TMP/a/service.pid")" "$port_b" <<'PY'
+                        line=$(python3 - "$(cat "$VC_TMP/a/service.pid")" "$port_b" <<'PY'
 import os, signal, socket, sys, time
 pid, port = int(sys.argv[1]), int(sys.argv[2])
 t0 = time.time()
@@ -48,15 +51,21 @@ while time.time() < deadline:
     time.sleep(0.002)
 print(f"{t0:.6f} {time.time():.6f}")
 PY
+)
+                        echo "$line"
                         vc_wait_state a passive 10 >/dev/null
                         # The agent's share: a's failing verdict to b's start command.
-                        verdict=$(grep 'check web: failing' "$VC_TMP/a/agent.log" | tail -n 1 |
-                                sed -E 's/^<[0-9]>\[([0-9.]+)\].*/\1/')
+                        # The first to see it: the service watch ("web: died") or the check.
+                        verdict=$(grep -E 'check web: failing|web: died' "$VC_TMP/a/agent.log" |
+                                sed -E 's/^<[0-9]>\[([0-9.]+)\].*/\1/' |
+                                awk -v t="${line%% *}" '$1 >= t' | sort -n | head -n 1)
                         started=$(tail -n 1 "$VC_TMP/b/start-times")
                         echo "share $verdict $started" >&2
+                        echo "detect ${line%% *} $verdict" >&2
                         vc_ctl b quiesce >/dev/null || vc_fail "quiesce back failed"
                 done 2>"$VC_TMP/share"
                 grep '^share' "$VC_TMP/share" | awk '{printf "%.1f\n", ($3-$2)*1000}' >"$SHARE_OUT"
+                grep '^detect' "$VC_TMP/share" | awk '{printf "%.1f\n", ($3-$2)*1000}' >"$SHARE_OUT.detect"
         )
 }
 
@@ -83,9 +92,18 @@ for interval in 0.1 1.0; do
         python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%-28s %8.1f %8.1f %8.1f %8.1f" % ("interval "+sys.argv[2]+" s", d["median_ms"], d["p90_ms"], d["min_ms"], d["max_ms"]))' "$out/sum-$interval" "$interval"
 done
 for interval in 0.1 1.0; do
+        summary "detection interval=$interval" "$out/share-$interval.detect" >"$out/sum-detect-$interval"
+        python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%-28s %8.1f %8.1f %8.1f %8.1f" % ("detection, interval "+sys.argv[2], d["median_ms"], d["p90_ms"], d["min_ms"], d["max_ms"]))' "$out/sum-detect-$interval" "$interval"
+done
+for interval in 0.1 1.0; do
         summary "agent-share interval=$interval" "$out/share-$interval" >"$out/sum-share-$interval"
         python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%-28s %8.1f %8.1f %8.1f %8.1f" % ("agent share, interval "+sys.argv[2], d["median_ms"], d["p90_ms"], d["min_ms"], d["max_ms"]))' "$out/sum-share-$interval" "$interval"
 done
+python3 - "$out/sum-0.1" "$out/sum-1.0" <<'PY'
+import json, sys
+a, b = (json.load(open(p))["median_ms"] for p in sys.argv[1:3])
+print("ratio of medians, interval 1.0 / 0.1: %.2f (goal: within 1.5x; each median under 40 ms)" % (b / a))
+PY
 echo "JSON:"
 cat "$out"/sum-*
 rm -rf "$out"

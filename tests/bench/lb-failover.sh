@@ -10,6 +10,9 @@
 #                   fault (or planned handover) the failed requests and the longest outage it saw,
 #                   between the fault and the reset that follows it
 #   planned         quiesce and takeover, make-before-break, drain_time 1.0, agent-check
+#   lb              the check kills again at interval 0.1 and 1.0, with the agents' `lb` group
+#                   (haproxy's runtime API) instead of the agent-check
+# VC_BENCH_PHASES picks phases (default: check01 check10 content planned lb01 lb10).
 # Between two runs the new active node runs `vacataire-ctl quiesce` (a node that handed over
 # after a failure is never given the services back by itself); those resets are not counted.
 # Prints a table and a JSON summary. Not a test: nothing here fails on a time. Needs root.
@@ -165,6 +168,11 @@ bench_check01() {
 before_check10() { :; }
 bench_check10() { kill_runs kill-1.0; }
 
+before_lb01() { :; }
+bench_lb01() { kill_runs kill-lb-0.1; }
+before_lb10() { :; }
+bench_lb10() { kill_runs kill-lb-1.0; }
+
 page_check_passing() {
         local i
         for i in $(seq 200); do
@@ -219,13 +227,19 @@ bench_planned() {
 export VC_HEARTBEAT=0.1 VC_DEAD_TIME=0.5 VC_INIT_DEAD=1.0 VC_HANDOVER=break-before-make
 # shellcheck disable=SC2034 # read by netns.sh's vn_haproxy_up
 VN_AGENT_CHECK=yes
-VC_INTERVAL=0.1 VC_FALL=1 phase check01
-VC_INTERVAL=1.0 VC_FALL=1 phase check10
+phases=" ${VC_BENCH_PHASES:-check01 check10 content planned lb01 lb10} "
+want() { [[ "$phases" == *" $1 "* ]]; }
+want check01 && VC_INTERVAL=0.1 VC_FALL=1 phase check01
+want check10 && VC_INTERVAL=1.0 VC_FALL=1 phase check10
 # Pages are "a\n" and "b\n": 2 bytes; @IP@ is each host's own address.
-VN_CHECKS='{ name = "page"; plugin = "content"; interval = 0.1; timeout = 1.0; fall = 1; rise = 1;
+want content && VN_CHECKS='{ name = "page"; plugin = "content"; interval = 0.1; timeout = 1.0; fall = 1; rise = 1;
     scope = "active"; params = { url = "http://@IP@/index.html"; content_length = 2; }; }' \
         phase content
-VC_HANDOVER=make-before-break VC_DRAIN_TIME=1.0 VC_INTERVAL=0.1 phase planned
+want planned && VC_HANDOVER=make-before-break VC_DRAIN_TIME=1.0 VC_INTERVAL=0.1 phase planned
+# shellcheck disable=SC2034 # read by netns.sh
+want lb01 && VN_LB=yes VN_AGENT_CHECK=no VC_INTERVAL=0.1 VC_FALL=1 phase lb01
+# shellcheck disable=SC2034
+want lb10 && VN_LB=yes VN_AGENT_CHECK=no VC_INTERVAL=1.0 VC_FALL=1 phase lb10
 
 python3 - "$out" "$(nproc)" "$(uname -r)" <<'PY'
 import json, math, os, statistics, sys
@@ -279,6 +293,10 @@ failover_rows = [  # name, runs file, client phase, target ms, what the target i
      "node loss (cut a's link)"),
     ("content failure, interval 0.1 fall 1", "content", "content", 200, "interval x fall + 100 ms",
      "content failure (bbm)"),
+    ("check kill + lb, interval 0.1 fall 1", "kill-lb-0.1", "lb01", 200, "interval x fall + 100 ms",
+     "check failover + lb (kill, bbm, i=0.1)"),
+    ("check kill + lb, interval 1.0 fall 1", "kill-lb-1.0", "lb10", 1100, "interval x fall + 100 ms",
+     "check failover + lb (kill, bbm, i=1.0)"),
 ]
 summary = {"machine": {"nproc": cores, "kernel": kernel, "note": "shared, noisy machine"},
            "client_rate_per_s": 200, "failover": [], "client": []}

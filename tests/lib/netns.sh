@@ -22,6 +22,7 @@ VN_LB_IP=$VN_NET.1
 VN_PORT_PEER=7411
 VN_PORT_AGENT=7412
 VN_PORT_HTTP=7413
+VN_PORT_LB_API=9999
 VN_NAMESPACES=()
 VN_HAPROXY_PID=
 VN_CLIENT_PID=
@@ -134,7 +135,8 @@ vn_heal() { ip -n "$(vn_ns lb)" link set "$VN${1}0" up; }
 
 # vn_node NAME ROLE PEER: config, service scripts and page for a host. Settings from the
 # environment: VC_HEARTBEAT, VC_DEAD_TIME, VC_INIT_DEAD, VC_ON_PEER_LOSS, VC_HANDOVER,
-# VC_DRAIN_TIME, VC_INTERVAL, VC_FALL; VN_CHECKS replaces the default pcheck.
+# VC_DRAIN_TIME, VC_INTERVAL, VC_FALL; VN_CHECKS replaces the default pcheck; VN_LB=yes gives
+# the agents an lb group (haproxy's runtime API on lb, VN_PORT_LB_API; see vn_haproxy_up).
 vn_node() {
         local name=$1 role=$2 peer=$3
         local d=$VC_TMP/$name ip
@@ -153,6 +155,7 @@ auth = { key_file = "$VC_TMP/peer.key"; };
 timers = { heartbeat = ${VC_HEARTBEAT:-0.1}; dead_time = ${VC_DEAD_TIME:-1.0}; init_dead = ${VC_INIT_DEAD:-1.0}; };
 failover = { on_peer_loss = "${VC_ON_PEER_LOSS:-takeover}"; handover = "${VC_HANDOVER:-break-before-make}"; drain_time = ${VC_DRAIN_TIME:-0.5}; };
 health = { agent_listen = "$ip:$VN_PORT_AGENT"; http_listen = "$ip:$VN_PORT_HTTP"; };
+$([ "${VN_LB:-no}" = yes ] && echo "lb = { haproxy = \"$VN_LB_IP:$VN_PORT_LB_API\"; backend = \"web\"; };")
 plugin_dir = "$VC_BUILD/plugins";
 state_dir = "$d/state";
 control_socket = "$d/control.sock";
@@ -205,14 +208,17 @@ vn_pair_up() { # a = master, b = standby; a active and serving, b passive
         vc_log "pair up: $VN_A active, $VN_B passive"
 }
 
-# haproxy in lb, both hosts as servers. VN_AGENT_CHECK=no leaves out the agent-check.
+# haproxy in lb, both hosts as servers. VN_AGENT_CHECK=no leaves out the agent-check; VN_LB=yes
+# opens the runtime API (stats socket at level admin) to the agents.
 vn_haproxy_up() {
-        local cfg=$VC_TMP/haproxy.cfg agent=""
+        local cfg=$VC_TMP/haproxy.cfg agent="" api=""
         [ "${VN_AGENT_CHECK:-yes}" = yes ] &&
                 agent=" agent-check agent-port $VN_PORT_AGENT agent-inter 100"
+        [ "${VN_LB:-no}" = yes ] && api="    stats socket ipv4@$VN_LB_IP:$VN_PORT_LB_API level admin"
         cat >"$cfg" <<EOF
 global
     maxconn 4096
+$api
 
 defaults
     mode http
