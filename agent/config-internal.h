@@ -81,6 +81,7 @@ int conf_read_enum(ConfigParser *p, const config_setting_t *group, const char *n
 
 int conf_parse_checks(ConfigParser *p, Config *c);
 int conf_parse_services(ConfigParser *p, Config *c);
+int conf_parse_arbiter(ConfigParser *p, Config *c);
 
 /* Checks the @include graph before libconfig sees it: libconfig 1.5 exits the process on a
  * directory and blocks on a fifo, and reports a cycle only as an unrelated error. Returns 0, or

@@ -105,6 +105,7 @@ Config *config_unref(Config *c)
         free(c->lb_haproxy);
         free(c->lb_backend);
         free(c->lb_server);
+        config_arbiter_free(c->arbiter);
         free(c);
         return NULL;
 }
@@ -246,7 +247,7 @@ static void parse_top_level(ConfigParser *p, Config *c)
                          (const char *const[]){"node", "peer", "auth", "timers", "failover",
                                                "health", "plugin_dir", "state_dir",
                                                "control_socket", "systemd_bus", "checks",
-                                               "services", "notify", "lb", NULL});
+                                               "services", "notify", "lb", "arbiter", NULL});
         parse_node_and_peer(p, c);
         parse_timers_and_failover(p, c);
 
@@ -271,6 +272,7 @@ static void parse_top_level(ConfigParser *p, Config *c)
         /* After plugin_dir: check plugin paths are resolved against it. */
         (void)conf_parse_checks(p, c);
         (void)conf_parse_services(p, c);
+        (void)conf_parse_arbiter(p, c);
 }
 
 static int parser_init(ConfigParser *p, const char *path, ConfigErrors *errors)

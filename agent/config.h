@@ -65,6 +65,22 @@ typedef struct ConfigService {
         int line;
 } ConfigService;
 
+/* The etcd arbiter (arbiter = { ... }): serving requires holding key, bound to a lease of ttl. */
+typedef struct ConfigArbiter {
+        char **etcd; /* endpoint URLs, http:// or https:// */
+        size_t n_etcd;
+        char *key;
+        usec_t ttl; /* whole seconds: etcd leases count in seconds */
+        char *ca_file, *cert_file, *key_file;
+        char *username, *password_file;
+} ConfigArbiter;
+
+ConfigArbiter *config_arbiter_free(ConfigArbiter *a);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ConfigArbiter *, config_arbiter_free);
+/* Deep copy: the arbiter keeps its own across reloads. */
+int config_arbiter_copy(const ConfigArbiter *a, ConfigArbiter **ret);
+bool config_arbiter_equal(const ConfigArbiter *a, const ConfigArbiter *b);
+
 /* Reference-counted: every module that keeps the configuration (or a pointer into it) holds a
  * reference, so a reload swaps in a new one without re-pointing anybody; the old one goes when
  * its last user lets go. */
@@ -116,6 +132,8 @@ typedef struct Config {
         SocketAddress lb_address;
         char *lb_backend;
         char *lb_server; /* NULL: node_name */
+
+        ConfigArbiter *arbiter; /* NULL: no arbiter */
 } Config;
 
 /* Collected validation errors: each "file:line: key: what is wrong". */

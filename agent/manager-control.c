@@ -84,6 +84,7 @@ static int format_status_json(Manager *m, char **ret)
         if (m->both_master)
                 json_add_string(&w, NULL, BOTH_MASTER_WARNING);
         json_end_array(&w);
+        manager_arbiter_status(m, NULL, &w);
         json_begin_array(&w, "checks");
         for (size_t i = 0; i < m->n_checks; i++)
                 write_check_json(&w, m->checks[i]);
@@ -156,6 +157,7 @@ int manager_format_status(Manager *m, bool json, char **ret)
                 fprintf(f, "ERROR    %s\n", peer_problem(m->peer));
         if (m->both_master)
                 fprintf(f, "warning  %s\n", BOTH_MASTER_WARNING);
+        manager_arbiter_status(m, f, NULL);
         fprintf(f, "checks\n");
         print_checks_table(m, f);
         fprintf(f, "services\n");

@@ -59,6 +59,8 @@ static const char *immutable_change(const Config *o, const Config *n)
                 return "health.agent_listen";
         if (!streq_ptr(o->http_listen, n->http_listen))
                 return "health.http_listen";
+        if (!config_arbiter_equal(o->arbiter, n->arbiter))
+                return "arbiter";
         return NULL;
 }
 

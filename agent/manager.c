@@ -21,7 +21,13 @@ RoleFacts manager_facts(const Manager *m)
             .peer_state = m->peer_state,
             .peer_flags = m->peer_flags,
             .peer_epoch = m->peer_epoch,
+            .arbiter = m->arbiter != NULL,
+            .key_held = arbiter_holds(m->arbiter),
         };
+
+        /* One key, one server: with an arbiter the peer can only start once we let go. */
+        if (m->arbiter)
+                f.handover = HANDOVER_BREAK_BEFORE_MAKE;
 
         for (size_t i = 0; i < m->n_checks; i++) {
                 if (check_get_status(m->checks[i]) != CHECK_STATUS_FAILING)
@@ -231,7 +237,7 @@ static usec_t manager_handover_timeout(const Manager *m)
         return t;
 }
 
-static void manager_send_request(Manager *m, FrameType type, const char *reason)
+void manager_send_request(Manager *m, FrameType type, const char *reason)
 {
         int r;
 
@@ -315,15 +321,18 @@ static void manager_apply(Manager *m, const RoleOutput *o, RoleState old_state, 
                 m->startup_probe = false;
         }
         /* Our own starts and stops are no deaths. */
-        if (a &
-            (ROLE_ACTION_START_SERVICES | ROLE_ACTION_STOP_SERVICES | ROLE_ACTION_PROBE_SERVICES)) {
+        if (a & (ROLE_ACTION_START_SERVICES | ROLE_ACTION_STOP_SERVICES |
+                 ROLE_ACTION_PROBE_SERVICES | ROLE_ACTION_FENCE)) {
                 service_watch_disarm(m->service_watch);
-                if (!(a & ROLE_ACTION_STOP_SERVICES)) {
+                if (!(a & (ROLE_ACTION_STOP_SERVICES | ROLE_ACTION_FENCE))) {
                         free(m->service_died);
                         m->service_died = NULL;
                 }
         }
-        if (a & ROLE_ACTION_START_SERVICES) {
+        manager_arbiter_apply(m, a);
+        if ((a & ROLE_ACTION_START_SERVICES) && !manager_arbiter_may_start(m))
+                manager_dispatch(m, ROLE_EVENT_SERVICES_START_FAILED);
+        else if (a & ROLE_ACTION_START_SERVICES) {
                 r = service_set_start(m->services, services_started, m);
                 if (r < 0) {
                         log_error_errno(r, "Cannot start services: %m");
@@ -342,7 +351,7 @@ static void manager_apply(Manager *m, const RoleOutput *o, RoleState old_state, 
                 if (r < 0)
                         manager_dispatch(m, ROLE_EVENT_PROBE_STOPPED);
         }
-        if (a & ROLE_ACTION_SEND_TAKE)
+        if ((a & ROLE_ACTION_SEND_TAKE) && !manager_arbiter_defer_take(m))
                 manager_send_request(m, FRAME_TAKE, o->message);
         if (a & ROLE_ACTION_SEND_RELEASE)
                 manager_send_request(m, FRAME_RELEASE, o->message);
@@ -376,6 +385,8 @@ static void manager_apply(Manager *m, const RoleOutput *o, RoleState old_state, 
                                                              : role_event_to_string(event));
         } else if (a & (ROLE_ACTION_START_SERVICES | ROLE_ACTION_STOP_SERVICES))
                 peer_send_heartbeat(m->peer);
+
+        manager_arbiter_sync(m);
 
         /* An operator request the machine neither took on nor answered has nothing to wait for. */
         if (m->operator_request && !m->machine.operator_op)
@@ -569,6 +580,7 @@ Manager *manager_free(Manager *m)
         if (m->services)
                 service_set_cancel(m->services);
         service_set_free(m->services);
+        manager_arbiter_free(m);
         peer_free(m->peer);
         sd_event_source_disable_unref(m->init_dead_timer);
         sd_event_source_disable_unref(m->drain_timer);
@@ -728,6 +740,10 @@ int manager_start(Manager *m)
         r = service_set_new(m->event, m->config, &m->services);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up services: %m");
+
+        r = manager_arbiter_start(m);
+        if (r < 0)
+                return r;
 
         r = control_server_new(m->event, m->config->control_socket, manager_handle_control, m,
                                &m->control);

@@ -3,11 +3,13 @@
 
 #include <systemd/sd-event.h>
 
+#include "arbiter.h"
 #include "check-loader.h"
 #include "check.h"
 #include "config.h"
 #include "control.h"
 #include "health.h"
+#include "json.h"
 #include "key.h"
 #include "notify.h"
 #include "lb.h"
@@ -84,6 +86,10 @@ typedef struct Manager {
 
         /* Times ROLE_STABLE_USEC of good service after a last resort takeover. */
         sd_event_source *stable_timer;
+        /* The etcd arbiter (NULL without one); manager-arbiter.c. */
+        Arbiter *arbiter;
+        bool take_after_release;     /* a TAKE waits for the key's release */
+        sd_event_source *fence_kill; /* the fence's last moment before the lease can expire */
 
         StateWriter *state_writer;
         sd_event_source *state_save_source;
@@ -123,6 +129,20 @@ const char *manager_state_save_error(const Manager *m);
 void manager_reload(Manager *m, ControlRequest *req);
 /* Ends a reload in flight (at exit): its request is told, nothing changes. */
 void manager_reload_cancel(Manager *m, const char *why);
+
+/* manager-arbiter.c */
+int manager_arbiter_start(Manager *m);
+void manager_arbiter_free(Manager *m);
+/* Carries out the role's key actions (acquire, adopt, cancel, fence). */
+void manager_arbiter_apply(Manager *m, unsigned actions);
+/* After each step: release a key we hold but no longer serve with; retake it in failsafe. */
+void manager_arbiter_sync(Manager *m);
+/* A TAKE that must wait for the key's release: true if it was deferred (sent once released). */
+bool manager_arbiter_defer_take(Manager *m);
+/* Fails the start if the key is not ours (a last guard; the role never asks for it). */
+bool manager_arbiter_may_start(Manager *m);
+void manager_arbiter_status(Manager *m, FILE *f, JsonWriter *w);
+void manager_send_request(Manager *m, FrameType type, const char *reason);
 
 /* manager-control.c */
 void manager_handle_control(ControlServer *s, ControlRequest *req, const char *command,

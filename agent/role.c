@@ -20,6 +20,8 @@ static const char *const role_op_table[_ROLE_OP_MAX] = {
     [ROLE_OP_YIELD] = "yield",
     [ROLE_OP_REQUEST_RELEASE] = "request-release",
     [ROLE_OP_AWAIT_RELEASED] = "await-released",
+    [ROLE_OP_BOOT_ADOPT] = "boot-adopt",
+    [ROLE_OP_FENCE] = "fence",
 };
 DEFINE_STRING_TABLE_LOOKUP(role_op, RoleOp)
 
@@ -47,6 +49,9 @@ static const char *const role_event_table[_ROLE_EVENT_MAX] = {
     [ROLE_EVENT_REQUEST_TIMEOUT] = "request-timeout",
     [ROLE_EVENT_CLEAR] = "clear",
     [ROLE_EVENT_STABLE] = "stable",
+    [ROLE_EVENT_KEY_ACQUIRED] = "key-acquired",
+    [ROLE_EVENT_KEY_REFUSED] = "key-refused",
+    [ROLE_EVENT_KEY_LOST] = "key-lost",
 };
 DEFINE_STRING_TABLE_LOOKUP(role_event, RoleEvent)
 
@@ -137,7 +142,26 @@ static void begin_start(RoleOutput *o, const RoleFacts *f, RoleOp op, const char
         m->epoch = o->epoch_saturated ? UINT64_MAX : highest + 1;
         m->handed_over = false;
         m->failed_over = false;
+        o->message = why;
+        if (f->arbiter && !f->key_held) {
+                /* Nothing starts before the key is ours: the other node may still serve. */
+                m->awaiting_key = true;
+                o->actions |= ROLE_ACTION_ACQUIRE_KEY;
+                return;
+        }
         o->actions |= ROLE_ACTION_START_SERVICES;
+}
+
+/* Arbiter: serving without the key. Stop, and kill what does not stop, before the lease can
+ * expire and the other node take the key. */
+static void begin_fence(RoleOutput *o, const char *why)
+{
+        RoleMachine *m = &o->machine;
+
+        m->state = ROLE_STOPPING;
+        m->op = ROLE_OP_FENCE;
+        m->failsafe = false;
+        o->actions |= ROLE_ACTION_FENCE | ROLE_ACTION_ALERT;
         o->message = why;
 }
 
@@ -215,6 +239,23 @@ static void settle(RoleOutput *o, const RoleFacts *f)
                         m->state = ROLE_DEGRADED;
                         return;
                 }
+                if (f->arbiter && !f->key_held) {
+                        /* Patroni's failsafe mode: etcd is out of reach, but the peer is here
+                         * and passive, so nobody else serves. Anything less: fence. */
+                        if (!peer_idle_passive(f))
+                                return begin_fence(o, "arbiter key lost and the peer is not "
+                                                      "known passive: fencing");
+                        if (!m->failsafe) {
+                                m->failsafe = true;
+                                o->actions |= ROLE_ACTION_ALERT;
+                                o->message = "arbiter key lost, the peer is passive: still "
+                                             "serving (failsafe)";
+                                return;
+                        }
+                } else if (m->failsafe) {
+                        m->failsafe = false;
+                        o->message = "arbiter key held again";
+                }
                 if (f->peer_connected && role_state_is_serving(f->peer_state) &&
                     !(f->peer_flags & ROLE_FLAG_BUSY) && !we_win(m, f)) {
                         m->state = ROLE_STOPPING;
@@ -246,6 +287,14 @@ static void settle(RoleOutput *o, const RoleFacts *f)
 
         if (m->state == ROLE_PASSIVE || m->state == ROLE_FAULT) {
                 m->state = idle_state(m, f);
+                /* With an arbiter a lost peer is safe to replace: the key decides. So a node
+                 * that fenced, or lost a race, keeps trying while the peer stays away. */
+                if (f->arbiter && m->state == ROLE_PASSIVE && !f->peer_connected && m->peer_seen &&
+                    f->on_peer_loss == PEER_LOSS_TAKEOVER) {
+                        begin_start(o, f, ROLE_OP_START,
+                                    "peer unreachable: taking over once the arbiter key is ours");
+                        return;
+                }
                 if (m->state == ROLE_PASSIVE && role_is_candidate(m, f) && peer_idle_passive(f) &&
                     (!(f->peer_flags & ROLE_FLAG_CANDIDATE) || we_win(m, f)))
                         begin_start(o, f, ROLE_OP_START, "peer is passive: starting services");
@@ -468,6 +517,7 @@ static void on_stop_failed(RoleOutput *o, const RoleFacts *f)
         case ROLE_OP_HANDOVER_STOP:
         case ROLE_OP_HANDOVER_FINAL_STOP:
         case ROLE_OP_YIELD:
+        case ROLE_OP_FENCE:
                 break;
         default:
                 return;
@@ -499,6 +549,12 @@ static void on_stopped(RoleOutput *o, const RoleFacts *f)
                 become_idle(o, f);
                 o->actions |= ROLE_ACTION_SEND_RELEASED;
                 finish_operator(o, true, "handover complete: the peer serves");
+                break;
+        case ROLE_OP_FENCE:
+                m->saved_active = false;
+                become_idle(o, f);
+                o->actions |= ROLE_ACTION_ALERT;
+                o->message = "fenced: services stopped";
                 break;
         case ROLE_OP_YIELD:
                 m->handed_over = true;
@@ -542,6 +598,8 @@ RoleOutput role_step(const RoleMachine *in, const RoleFacts *f, RoleEvent event)
                 m->op = ROLE_OP_NONE;
                 m->peer_seen = false;
                 m->operator_op = false;
+                m->awaiting_key = false;
+                m->failsafe = false;
                 if (m->saved_active) {
                         m->op = ROLE_OP_BOOT_PROBE;
                         o.actions |= ROLE_ACTION_PROBE_SERVICES;
@@ -549,7 +607,11 @@ RoleOutput role_step(const RoleMachine *in, const RoleFacts *f, RoleEvent event)
                 }
                 break;
         case ROLE_EVENT_PROBE_RUNNING:
-                if (m->op == ROLE_OP_BOOT_PROBE) {
+                if (m->op == ROLE_OP_BOOT_PROBE && f->arbiter && !f->key_held) {
+                        m->op = ROLE_OP_BOOT_ADOPT;
+                        o.actions |= ROLE_ACTION_ADOPT_KEY;
+                        o.message = "services still running: asking the arbiter whose key it is";
+                } else if (m->op == ROLE_OP_BOOT_PROBE) {
                         become_serving(&o, f);
                         o.message = "services still running: re-adopted";
                 }
@@ -648,14 +710,51 @@ RoleOutput role_step(const RoleMachine *in, const RoleFacts *f, RoleEvent event)
                         o.message = "drained: stopping services";
                 }
                 break;
+        case ROLE_EVENT_KEY_ACQUIRED:
+                if (m->awaiting_key) {
+                        m->awaiting_key = false;
+                        o.actions |= ROLE_ACTION_START_SERVICES;
+                        o.message = "arbiter key acquired: starting services";
+                } else if (m->op == ROLE_OP_BOOT_ADOPT) {
+                        become_serving(&o, f);
+                        o.message = "services still running and the arbiter key is ours: "
+                                    "re-adopted";
+                }
+                break;
+        case ROLE_EVENT_KEY_REFUSED:
+                if (m->op == ROLE_OP_BOOT_ADOPT)
+                        begin_fence(&o, "the peer holds the arbiter key: stopping the services "
+                                        "left running here");
+                break;
+        case ROLE_EVENT_KEY_LOST:
+                if (m->op == ROLE_OP_BOOT_ADOPT) {
+                        if (peer_idle_passive(f)) {
+                                become_serving(&o, f);
+                                m->failsafe = true;
+                                o.actions |= ROLE_ACTION_ALERT;
+                                o.message = "services still running, arbiter unreachable, the "
+                                            "peer is passive: re-adopted (failsafe)";
+                        } else
+                                begin_fence(&o, "services still running, arbiter unreachable "
+                                                "and the peer not known passive: fencing");
+                }
+                break;
         default:
                 break;
         }
 
+        /* Waiting for the key while the peer serves: it has the key, or will stop on its own. */
+        if (m->awaiting_key && f->peer_connected && role_state_is_serving(f->peer_state) &&
+            !(o.actions & ROLE_ACTION_START_SERVICES)) {
+                m->awaiting_key = false;
+                o.actions = (o.actions & ~ROLE_ACTION_ACQUIRE_KEY) | ROLE_ACTION_CANCEL_KEY;
+                finish_operator(&o, false, "the peer serves: no longer waiting for the key");
+                become_idle(&o, f);
+        }
         /* A step that confirms a handover to the peer does not also hold an election: telling
          * the peer we serve while stopping would leave nobody serving. */
         if (!(o.actions & (ROLE_ACTION_START_SERVICES | ROLE_ACTION_STOP_SERVICES |
-                           ROLE_ACTION_SEND_TAKE_DONE)))
+                           ROLE_ACTION_FENCE | ROLE_ACTION_SEND_TAKE_DONE)))
                 settle(&o, f);
         return o;
 }

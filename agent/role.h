@@ -32,6 +32,9 @@ typedef enum RoleOp {
         ROLE_OP_REQUEST_RELEASE, /* operator takeover: RELEASE sent, waiting for the peer's TAKE */
         ROLE_OP_AWAIT_RELEASED,  /* operator takeover, make-before-break: serving, old node stopping
                                   */
+        ROLE_OP_BOOT_ADOPT,      /* arbiter: services ran at restart; is the key still ours? */
+        ROLE_OP_FENCE, /* arbiter: serving without the key: stop, then kill, before the lease
+                          can expire */
         _ROLE_OP_MAX,
 } RoleOp;
 
@@ -60,8 +63,11 @@ typedef enum RoleEvent {
         ROLE_EVENT_SERVICES_STOP_FAILED,  /* something may still run, even after a kill */
         ROLE_EVENT_DRAIN_DONE,
         ROLE_EVENT_REQUEST_TIMEOUT, /* the peer did not answer a request in time */
-        ROLE_EVENT_CLEAR,  /* operator: forget the fault, handed-over and failed-over marks */
-        ROLE_EVENT_STABLE, /* served, every check passing, for ROLE_STABLE_USEC in a row */
+        ROLE_EVENT_CLEAR,        /* operator: forget the fault, handed-over and failed-over marks */
+        ROLE_EVENT_STABLE,       /* served, every check passing, for ROLE_STABLE_USEC in a row */
+        ROLE_EVENT_KEY_ACQUIRED, /* arbiter: the key is ours */
+        ROLE_EVENT_KEY_REFUSED,  /* arbiter: another node holds the key */
+        ROLE_EVENT_KEY_LOST,     /* arbiter: no renewal confirmed in time (or no answer) */
         _ROLE_EVENT_MAX,
 } RoleEvent;
 
@@ -97,6 +103,8 @@ typedef struct RoleMachine {
         bool stop_failed;      /* a stop failed, kill included: degraded, the peer is never told to
                                 * start, until a stop succeeds or an operator acts */
         bool operator_op;      /* the op in flight answers an operator (vacataire-ctl) */
+        bool awaiting_key;     /* arbiter: the start in flight waits for the key */
+        bool failsafe; /* arbiter: serving without the key, because the peer is known passive */
 } RoleMachine;
 
 /* What the machine is told about the world; filled by the manager before each step. */
@@ -113,6 +121,8 @@ typedef struct RoleFacts {
         RoleState peer_state;
         uint8_t peer_flags;
         uint64_t peer_epoch;
+        bool arbiter;  /* an arbiter is configured: serving requires its key */
+        bool key_held; /* we hold the key and its lease is confirmed alive */
 } RoleFacts;
 
 enum {
@@ -129,6 +139,10 @@ enum {
         ROLE_ACTION_REPLY_OK = 1 << 10,    /* the operator's request is done */
         ROLE_ACTION_REPLY_ERROR = 1 << 11, /* the operator's request failed: message says why */
         ROLE_ACTION_ALERT = 1 << 12, /* worth a notification though the state may not change */
+        ROLE_ACTION_ACQUIRE_KEY = 1 << 13, /* arbiter: take the key (waits for a lease to end) */
+        ROLE_ACTION_ADOPT_KEY = 1 << 14,   /* arbiter: one look: is the key ours, or free? */
+        ROLE_ACTION_CANCEL_KEY = 1 << 15,  /* arbiter: stop trying to take the key */
+        ROLE_ACTION_FENCE = 1 << 16, /* stop the services, killing them before the lease ends */
 };
 
 typedef struct RoleOutput {

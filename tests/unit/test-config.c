@@ -719,6 +719,50 @@ static void test_unreadable(void **state)
         config_errors_done(&errors);
 }
 
+static void test_arbiter(void **state)
+{
+        Config *c;
+        _cleanup_(config_arbiter_freep) ConfigArbiter *copy = NULL;
+
+        c = load_ok(write_fixture("arbiter.conf",
+                                  MINIMAL "arbiter = { etcd = [ \"http://10.0.0.1:2379/\", "
+                                          "\"https://e2:2379\" ];\n"
+                                          "  key = \"/vacataire/web\"; ttl = 5; ca_file = "
+                                          "\"/ca.pem\";\n  username = \"u\"; password_file = "
+                                          "\"/pw\"; };\n"));
+        assert_non_null(c->arbiter);
+        assert_int_equal(c->arbiter->n_etcd, 2);
+        assert_string_equal(c->arbiter->etcd[0], "http://10.0.0.1:2379"); /* no trailing / */
+        assert_string_equal(c->arbiter->key, "/vacataire/web");
+        assert_int_equal(c->arbiter->ttl, 5 * USEC_PER_SEC);
+        assert_string_equal(c->arbiter->password_file, "/pw");
+        assert_int_equal(config_arbiter_copy(c->arbiter, &copy), 0);
+        assert_true(config_arbiter_equal(c->arbiter, copy));
+        copy->ttl++;
+        assert_false(config_arbiter_equal(c->arbiter, copy));
+        assert_false(config_arbiter_equal(c->arbiter, NULL));
+        config_unref(c);
+
+        c = load_ok(write_fixture("none.conf", MINIMAL));
+        assert_null(c->arbiter);
+        config_unref(c);
+
+        EXPECT(MINIMAL "arbiter = {\n  key = \"/k\"; };\n", "4: arbiter.etcd: missing");
+        EXPECT(MINIMAL "arbiter = { etcd = [ \"http://e:2379\" ];\n  ttl = 2.5;\n  key = \"k\";\n"
+                       "  bogus = 1; };\n",
+               "7: arbiter.bogus: unknown key",
+               "5: arbiter.ttl: must be a whole number of seconds (etcd leases)");
+        EXPECT(MINIMAL "arbiter = {\n  etcd = [ \"e:2379\" ]; key = \"k\"; ttl = 1; };\n",
+               "5: arbiter.etcd[0]: must be an http:// or https:// URL",
+               "5: arbiter.ttl: must be a number of seconds between 2 and 3600");
+        EXPECT(MINIMAL "arbiter = { etcd = [ \"http://e\" ]; key = \"k\";\n"
+                       "  username = \"u\"; cert_file = \"/c\"; };\n",
+               "5: arbiter.cert_file: cert_file and key_file go together (TLS client certificate)",
+               "5: arbiter.username: username and password_file go together");
+        EXPECT(MINIMAL "arbiter = { etcd = [ ];\n key = \"k\"; };\n",
+               "4: arbiter.etcd: must be a list of 1 to 16 etcd URLs");
+}
+
 static void test_string_tables(void **state)
 {
         assert_string_equal(home_role_to_string(HOME_ROLE_STANDBY), "standby");
@@ -763,16 +807,26 @@ static void test_relative_key_file(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_reference_config), cmocka_unit_test(test_defaults),
-            cmocka_unit_test(test_params),           cmocka_unit_test(test_list_params),
-            cmocka_unit_test(test_plugin_paths),     cmocka_unit_test(test_unknown_keys),
-            cmocka_unit_test(test_wrong_types),      cmocka_unit_test(test_out_of_range),
-            cmocka_unit_test(test_missing),          cmocka_unit_test(test_bad_values),
-            cmocka_unit_test(test_conflicts),        cmocka_unit_test(test_syntax_error),
-            cmocka_unit_test(test_many_errors),      cmocka_unit_test(test_include),
-            cmocka_unit_test(test_include_errors),   cmocka_unit_test(test_unreadable),
-            cmocka_unit_test(test_string_tables),    cmocka_unit_test(test_relative_key_file),
+            cmocka_unit_test(test_reference_config),
+            cmocka_unit_test(test_defaults),
+            cmocka_unit_test(test_params),
+            cmocka_unit_test(test_list_params),
+            cmocka_unit_test(test_plugin_paths),
+            cmocka_unit_test(test_unknown_keys),
+            cmocka_unit_test(test_wrong_types),
+            cmocka_unit_test(test_out_of_range),
+            cmocka_unit_test(test_missing),
+            cmocka_unit_test(test_bad_values),
+            cmocka_unit_test(test_conflicts),
+            cmocka_unit_test(test_syntax_error),
+            cmocka_unit_test(test_many_errors),
+            cmocka_unit_test(test_include),
+            cmocka_unit_test(test_include_errors),
+            cmocka_unit_test(test_unreadable),
+            cmocka_unit_test(test_string_tables),
+            cmocka_unit_test(test_relative_key_file),
             cmocka_unit_test(test_lb),
+            cmocka_unit_test(test_arbiter),
         };
 
         /* A group of its own, so that additions to either list do not collide. */

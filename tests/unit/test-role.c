@@ -28,6 +28,10 @@
 #define OK        ROLE_ACTION_REPLY_OK
 #define ERR       ROLE_ACTION_REPLY_ERROR
 #define ALERT     ROLE_ACTION_ALERT
+#define ACQUIRE   ROLE_ACTION_ACQUIRE_KEY
+#define ADOPT     ROLE_ACTION_ADOPT_KEY
+#define CANCEL    ROLE_ACTION_CANCEL_KEY
+#define FENCE     ROLE_ACTION_FENCE
 
 /* Facts: zero means home master, on_peer_loss takeover, break-before-make, no peer. */
 #define STANDBY .home = HOME_ROLE_STANDBY
@@ -37,6 +41,9 @@
 #define SICK    .always_failing = true, .checks_failing = true
 #define PEER(s, fl, e)                                                                             \
         .peer_connected = true, .peer_state = ROLE_##s, .peer_flags = (fl), .peer_epoch = (e)
+/* An arbiter is configured; KEY: we hold its key. */
+#define ARB .arbiter = true
+#define KEY .arbiter = true, .key_held = true
 /* A peer that is passive, healthy, standby, not a candidate. */
 #define PEER_OK PEER(PASSIVE, H, 0)
 
@@ -312,6 +319,57 @@ static const Row rows[] = {
         F(PEER(ACTIVE, H | B, 5)), PEER_STATE, ACTIVE, NONE, 3, 0, 0),
     ROW("yielded: passive, handed over", IN(STOPPING, YIELD, 3), F(PEER(ACTIVE, H, 5)),
         SERVICES_STOPPED, PASSIVE, NONE, 3, 1, 0),
+
+    /* Arbiter: the key gates every start, losing it fences */
+    ROW("arbiter: init_dead waits for the key, starts nothing", IN(PASSIVE, NONE, 0), F(ARB),
+        INIT_DEAD, STARTING, START, 1, 0, ACQUIRE),
+    ROW("arbiter: peer lost, waits for the key", IN(PASSIVE, NONE, 2, .peer_seen = 1), F(ARB),
+        PEER_LOST, STARTING, START, 3, 0, ACQUIRE | ALERT),
+    ROW("arbiter: key acquired, start", IN(STARTING, START, 3, .awaiting_key = 1), F(KEY),
+        KEY_ACQUIRED, STARTING, START, 3, 0, START),
+    ROW("arbiter: key acquired for nothing: ignored", IN(PASSIVE, NONE, 3), F(STANDBY, KEY, PEER_OK),
+        KEY_ACQUIRED, PASSIVE, NONE, 3, 0, 0),
+    ROW("arbiter: peer serves again while we wait: give up",
+        IN(STARTING, START, 3, .awaiting_key = 1, .peer_seen = 1), F(ARB, PEER(ACTIVE, H, 2)),
+        PEER_STATE, PASSIVE, NONE, 3, 0, CANCEL),
+    ROW("arbiter: peer asks us to take over: key first", IN(PASSIVE, NONE, 2),
+        F(ARB, PEER(STOPPING, H | B, 2)), PEER_TAKE, STARTING, START_FOR_PEER, 3, 0, ACQUIRE),
+    ROW("arbiter: key lost, peer unreachable: fence", IN(ACTIVE, NONE, 3), F(ARB), KEY_LOST,
+        STOPPING, FENCE, 3, 0, FENCE | ALERT),
+    ROW("arbiter: key lost, peer passive: failsafe, keep serving", IN(ACTIVE, NONE, 3),
+        F(ARB, PEER_OK), KEY_LOST, ACTIVE, NONE, 3, 0, ALERT),
+    ROW("arbiter: failsafe, then the peer goes: fence", IN(ACTIVE, NONE, 3, .failsafe = 1), F(ARB),
+        PEER_LOST, STOPPING, FENCE, 3, 0, FENCE | ALERT),
+    ROW("arbiter: failsafe, peer still passive: nothing new", IN(ACTIVE, NONE, 3, .failsafe = 1),
+        F(ARB, PEER_OK), PEER_STATE, ACTIVE, NONE, 3, 0, 0),
+    ROW("arbiter: failsafe, key back", IN(ACTIVE, NONE, 3, .failsafe = 1), F(KEY, PEER_OK),
+        KEY_ACQUIRED, ACTIVE, NONE, 3, 0, 0),
+    ROW("arbiter: key held, peer lost: keep serving", IN(ACTIVE, NONE, 3), F(KEY), PEER_LOST,
+        ACTIVE, NONE, 3, 0, ALERT),
+    ROW("arbiter: fenced: passive, and tries for the key again",
+        IN(STOPPING, FENCE, 3, .peer_seen = 1, .saved_active = 1), F(ARB), SERVICES_STOPPED,
+        STARTING, START, 4, 0, ACQUIRE | ALERT),
+    ROW("arbiter: fenced, peer serves: passive", IN(STOPPING, FENCE, 3, .saved_active = 1),
+        F(ARB, PEER(ACTIVE, H, 4)), SERVICES_STOPPED, PASSIVE, NONE, 3, 0, ALERT),
+    ROW("arbiter: restart, services run: ask the arbiter",
+        IN(PASSIVE, BOOT_PROBE, 3, .saved_active = 1), F(ARB), PROBE_RUNNING, PASSIVE, BOOT_ADOPT,
+        3, 0, ADOPT),
+    ROW("arbiter: restart, key still ours: re-adopted",
+        IN(PASSIVE, BOOT_ADOPT, 3, .saved_active = 1), F(KEY), KEY_ACQUIRED, ACTIVE, NONE, 3, 0, 0),
+    ROW("arbiter: restart, the peer holds the key: stop at once",
+        IN(PASSIVE, BOOT_ADOPT, 3, .saved_active = 1), F(ARB), KEY_REFUSED, STOPPING, FENCE, 3, 0,
+        FENCE | ALERT),
+    ROW("arbiter: restart, etcd unreachable, peer passive: failsafe",
+        IN(PASSIVE, BOOT_ADOPT, 3, .saved_active = 1), F(ARB, PEER_OK), KEY_LOST, ACTIVE, NONE, 3,
+        0, ALERT),
+    ROW("arbiter: restart, etcd unreachable, no peer: fence",
+        IN(PASSIVE, BOOT_ADOPT, 3, .saved_active = 1), F(ARB), KEY_LOST, STOPPING, FENCE, 3, 0,
+        FENCE | ALERT),
+    ROW("arbiter: restart with the key already held: serve",
+        IN(PASSIVE, BOOT_PROBE, 3, .saved_active = 1), F(KEY), PROBE_RUNNING, ACTIVE, NONE, 3, 0,
+        0),
+    ROW("arbiter: never seen the peer: no takeover", IN(PASSIVE, NONE, 3), F(ARB), CHECKS_CHANGED,
+        PASSIVE, NONE, 3, 0, 0),
 
     /* Host health */
     ROW("passive, host check fails: fault", IN(PASSIVE, NONE, 1), F(SICK), CHECKS_CHANGED, FAULT,
