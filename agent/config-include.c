@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "config-internal.h"
+#include "secure-path.h"
 
 #define INCLUDE_FILE_MAX (4u * 1024u * 1024u)
 
@@ -135,6 +136,20 @@ static void scan_includes(ConfigParser *p, IncludeFrame *stack, size_t depth)
                         conf_add_error(p, file, line, "@include \"%s\": %s is not a regular file",
                                        name, target);
                         continue;
+                }
+                {
+                        _cleanup_free_ char *error = NULL;
+                        int k = secure_file_check(&st, target, "included file", &error);
+                        if (k == 0) {
+                                free(error);
+                                error = NULL;
+                                k = secure_parents_check(target, &error);
+                        }
+                        if (k < 0) {
+                                conf_add_error(p, file, line, "@include \"%s\": %s: %s", name,
+                                               target, error ? error : strerror(-k));
+                                continue;
+                        }
                 }
                 for (seen = 0; seen <= depth; seen++)
                         if (stack[seen].dev == st.st_dev && stack[seen].ino == st.st_ino)

@@ -5,6 +5,7 @@
 
 #include "config-internal.h"
 #include "resolve.h"
+#include "secure-path.h"
 
 const char *const home_role_table[_HOME_ROLE_MAX] = {
     [HOME_ROLE_MASTER] = "master",
@@ -333,6 +334,20 @@ static int open_config_file(ConfigParser *p, FILE **ret)
                 conf_add_error(p, p->path, 0, "%s",
                                r == -EISDIR ? strerror(EISDIR) : "not a regular file");
                 return r;
+        }
+        /* It says what runs as root: nobody but root may have written it. */
+        {
+                _cleanup_free_ char *error = NULL;
+                r = secure_file_check(&st, p->path, "configuration file", &error);
+                if (r == 0) {
+                        free(error);
+                        error = NULL;
+                        r = secure_parents_check(p->path, &error);
+                }
+                if (r < 0) {
+                        conf_add_error(p, p->path, 0, "%s", error ? error : strerror(-r));
+                        return r;
+                }
         }
         r = fd_set_nonblock(fd, false);
         if (r < 0) {

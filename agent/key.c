@@ -5,6 +5,8 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
+#include "secure-path.h"
+
 static int key_error(char **ret_error, int r, char *message)
 {
         if (ret_error)
@@ -50,6 +52,20 @@ int key_load(const char *path, Key **ret, char **ret_error)
                     strdup_printf("%s: %s by group or others (mode %04o); chmod 600 it", path,
                                   st.st_mode & 044 ? "readable" : "writable",
                                   (unsigned)(st.st_mode & 07777)));
+        {
+                /* Whoever could write it could impersonate the peer: root's, in root's dirs. */
+                _cleanup_free_ char *error = NULL;
+                int r = secure_file_check(&st, path, "key file", &error);
+                if (r == 0) {
+                        free(error);
+                        error = NULL;
+                        r = secure_parents_check(path, &error);
+                }
+                if (r < 0)
+                        return key_error(ret_error, r,
+                                         error ? strdup_printf("%s: %s", path, error)
+                                               : strdup_printf("%s: %s", path, strerror(-r)));
+        }
         if (st.st_size < KEY_SIZE_MIN)
                 return key_error(ret_error, -EINVAL,
                                  strdup_printf("%s: key is %lld bytes, need at least %d", path,

@@ -3,6 +3,10 @@
 #include "plugin.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "secure-path.h"
 
 /* dlerror() usually starts with the path itself; the message names the file once. */
 static const char *dlerror_without_path(const char *path, const char *text)
@@ -27,24 +31,55 @@ static int refuse(int error, char **ret_error, char *message)
 int plugin_load(const char *path, Plugin **ret, char **ret_error)
 {
         _cleanup_(plugin_freep) Plugin *p = NULL;
+        _cleanup_free_ char *error = NULL;
         const struct vacataire_plugin *api;
+        char proc_path[64];
+        struct stat st;
+        int r;
 
         *ret_error = NULL;
         p = calloc(1, sizeof(*p));
         if (!p)
                 return -ENOMEM;
+        p->fd = -1;
         p->path = strdup(path);
         if (!p->path)
                 return -ENOMEM;
 
-        p->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-        if (!p->handle) {
-                /* dlerror() is the only text; errno is not reliable after dlopen(). */
-                int r = strchr(path, '/') && access(path, F_OK) < 0 ? -ENOENT : -ENOEXEC;
+        /* Checked, then loaded through the descriptor that was checked: what runs as root is
+         * the file examined, not whatever the name points to a moment later. */
+        p->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+        if (p->fd < 0) {
+                r = -errno;
+                if (r == -ELOOP)
+                        return refuse(-EPERM, ret_error,
+                                      strdup_printf("%s: plugin is a symbolic link; plugins are "
+                                                    "loaded only from regular files: install the "
+                                                    "file itself there",
+                                                    path));
+                /* The words dlopen() would use, as before this check opened the file. */
                 return refuse(r, ret_error,
-                              strdup_printf("%s: cannot load: %s", path,
-                                            dlerror_without_path(path, dlerror())));
+                              strdup_printf("%s: cannot load: cannot open shared object file: %s",
+                                            path, strerror(-r)));
         }
+        if (fstat(p->fd, &st) < 0) {
+                r = -errno;
+                return refuse(r, ret_error,
+                              strdup_printf("%s: cannot load: %s", path, strerror(-r)));
+        }
+        r = secure_file_check(&st, path, "plugin", &error);
+        if (r == 0)
+                r = secure_parents_check(path, &error);
+        if (r < 0)
+                return error ? refuse(r, ret_error, strdup_printf("%s: %s", path, error)) : r;
+
+        snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", p->fd);
+        p->handle = dlopen(proc_path, RTLD_NOW | RTLD_LOCAL);
+        if (!p->handle)
+                /* dlerror() is the only text; errno is not reliable after dlopen(). */
+                return refuse(-ENOEXEC, ret_error,
+                              strdup_printf("%s: cannot load: %s", path,
+                                            dlerror_without_path(proc_path, dlerror())));
 
         (void)dlerror();
         api = dlsym(p->handle, VACATAIRE_PLUGIN_SYMBOL);
@@ -83,6 +118,9 @@ Plugin *plugin_free(Plugin *p)
                 return NULL;
         if (p->handle)
                 (void)dlclose(p->handle);
+        /* Only now: while it is loaded, its /proc/self/fd name must not be reused. */
+        if (p->fd >= 0)
+                (void)close(p->fd);
         free(p->path);
         free(p);
         return NULL;

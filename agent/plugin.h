@@ -18,12 +18,16 @@
 
 typedef struct Plugin {
         void *handle;
+        int fd; /* the file checked and loaded (as /proc/self/fd/N), open while loaded */
         const struct vacataire_plugin *api;
         char *path;
 } Plugin;
 
-/* Loads a check plugin with dlopen(RTLD_NOW|RTLD_LOCAL) and checks its ABI. Returns 0, or -errno
- * with *ret_error set (malloc'd) to one line naming the file: -ENOENT (no such file), -ENOEXEC
+/* Loads a check plugin with dlopen(RTLD_NOW|RTLD_LOCAL) and checks its ABI. The file is opened
+ * without following a symlink and must pass secure_file_check() and secure_parents_check()
+ * (-EPERM, -EINVAL otherwise); the descriptor examined is what dlopen() loads. Returns 0, or
+ * -errno with *ret_error set (malloc'd) to one line naming the file: -ENOENT (no such file),
+ * -ENOEXEC
  * (not loadable, or no vacataire_plugin symbol), -EPROTONOSUPPORT (other ABI version), -EBADMSG
  * (struct too small or a required callback missing), or -ENOMEM with *ret_error NULL. */
 int plugin_load(const char *path, Plugin **ret, char **ret_error);

@@ -7,7 +7,7 @@ set -eu
 build=(cmake gcc make pkg-config libconfig-dev libsystemd-dev libcurl4-openssl-dev libsodium-dev
        libjson-c-dev)
 test=(libcmocka-dev busybox curl python3 haproxy iproute2 dbus systemd procps groff-base dpkg-dev
-      clang libclang-rt-14-dev valgrind openssl util-linux etcd-server etcd-client file binutils
+      clang libclang-rt-14-dev valgrind openssl util-linux passwd etcd-server etcd-client file binutils
       lintian bash-completion monitoring-plugins-basic monitoring-plugins-standard redis-server)
 demo=(busybox curl python3 haproxy iproute2 procps)
 
