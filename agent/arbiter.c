@@ -276,6 +276,8 @@ static void on_keepalive(EtcdCall *call, int result, json_object *reply, const c
                 a->confirmed_send = a->keepalive_sent;
                 a->deadline = a->confirmed_send + a->cfg->ttl;
                 arm_fence(a);
+                if (a->cb.renewed)
+                        a->cb.renewed(a, a->userdata);
         }
 }
 

@@ -30,6 +30,8 @@ typedef struct ArbiterCallbacks {
         /* Holding: no renewal confirmed in time, or the lease is gone. One-shot acquire: no
          * answer from etcd within ttl. */
         void (*lost)(Arbiter *a, void *userdata);
+        /* Holding: a renewal was confirmed (arbiter_lease_deadline moved). */
+        void (*renewed)(Arbiter *a, void *userdata);
         /* Reachability or holder changed: status and log. */
         void (*changed)(Arbiter *a, void *userdata);
 } ArbiterCallbacks;

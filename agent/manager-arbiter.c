@@ -11,10 +11,35 @@ static usec_t fence_margin(const Manager *m)
         return margin < 200 * USEC_PER_MSEC ? 200 * USEC_PER_MSEC : margin;
 }
 
+/* What the watchdog fences at if we die: the lease deadline while we hold the key; serving
+ * without it (failsafe), at once; otherwise nothing. */
+static void manager_fence_update(Manager *m)
+{
+        RoleState st = m->machine.state;
+        usec_t deadline = 0;
+
+        if (!m->fence)
+                return;
+        if (arbiter_holds(m->arbiter))
+                deadline = arbiter_lease_deadline(m->arbiter);
+        else if (role_state_is_serving(st) || st == ROLE_STOPPING ||
+                 (st == ROLE_STARTING && !m->machine.awaiting_key) ||
+                 m->machine.op == ROLE_OP_BOOT_ADOPT)
+                deadline = 1; /* services may run without the key: fence at once */
+        (void)fence_arm(m->fence, deadline);
+}
+
+static void on_renewed(Arbiter *a, void *userdata)
+{
+        manager_fence_update(userdata);
+}
+
 static void on_acquired(Arbiter *a, void *userdata)
 {
         Manager *m = userdata;
 
+        fence_stand_down_old(m->fence);
+        manager_fence_update(m);
         if (m->started)
                 manager_dispatch(m, ROLE_EVENT_KEY_ACQUIRED);
 }
@@ -47,6 +72,7 @@ int manager_arbiter_start(Manager *m)
             .refused = on_refused,
             .lost = on_lost,
             .changed = on_changed,
+            .renewed = on_renewed,
         };
         _cleanup_free_ char *error = NULL;
         int r;
@@ -58,6 +84,11 @@ int manager_arbiter_start(Manager *m)
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the arbiter: %s",
                                        error ? error : strerror(-r));
+        r = fence_new(m->event, m->config->path, m->config->state_dir, m->config->arbiter->ttl,
+                      &m->fence);
+        if (r < 0)
+                log_warning_errno(r, "No fence watchdog (vacataire-fence): if this agent dies "
+                                     "while serving, its services run on: %m");
         log_info("arbiter: etcd %s, key %s, ttl %llus", m->config->arbiter->etcd[0],
                  m->config->arbiter->key,
                  (unsigned long long)(m->config->arbiter->ttl / USEC_PER_SEC));
@@ -66,6 +97,8 @@ int manager_arbiter_start(Manager *m)
 
 void manager_arbiter_free(Manager *m)
 {
+        manager_fence_update(m);
+        m->fence = fence_free(m->fence);
         sd_event_source_disable_unref(m->fence_kill);
         m->fence_kill = NULL;
         m->arbiter = arbiter_free(m->arbiter);
@@ -187,6 +220,7 @@ void manager_arbiter_sync(Manager *m)
         if (role_state_is_serving(s) && !arbiter_holds(m->arbiter) &&
             !arbiter_acquiring(m->arbiter))
                 (void)arbiter_acquire(m->arbiter, m->machine.epoch, false, false);
+        manager_fence_update(m);
 }
 
 void manager_arbiter_status(Manager *m, FILE *f, JsonWriter *w)

@@ -4,6 +4,7 @@
 #include <systemd/sd-event.h>
 
 #include "arbiter.h"
+#include "fence.h"
 #include "check-loader.h"
 #include "check.h"
 #include "config.h"
@@ -88,6 +89,7 @@ typedef struct Manager {
         sd_event_source *stable_timer;
         /* The etcd arbiter (NULL without one); manager-arbiter.c. */
         Arbiter *arbiter;
+        Fence *fence;                /* the watchdog that outlives us while we hold the key */
         bool take_after_release;     /* a TAKE waits for the key's release */
         sd_event_source *fence_kill; /* the fence's last moment before the lease can expire */
 
