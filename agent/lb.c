@@ -18,9 +18,10 @@ struct LbClient {
         int wanted;       /* LbState, -1: nothing asked yet */
         int acknowledged; /* what haproxy last confirmed, -1: nothing */
         int in_flight;    /* what the connection (or the retry timer) is about, -1: idle */
-        int given_up;     /* refused, or out of attempts: not tried again until wanted changes */
+        int given_up;     /* haproxy refused it: not tried again until wanted changes */
         unsigned attempt; /* of in_flight, from 1 */
         bool warned;      /* a failure of in_flight was logged */
+        bool resyncing;   /* in_flight failed a whole series: retried every LB_RESYNC_INTERVAL */
 
         int fd;
         bool connected;
@@ -117,15 +118,18 @@ static void lb_attempt_failed(LbClient *l, const char *why)
                 return;
         }
         if (l->attempt >= LB_ATTEMPTS) {
-                log_warning("lb: cannot set %s/%s to %s through haproxy at %s: %s (gave up after "
-                            "%u attempts)",
-                            l->backend, l->server, lb_state_to_string(s), l->address_string, why,
-                            l->attempt);
-                l->given_up = l->in_flight;
-                l->in_flight = -1;
+                if (!l->resyncing)
+                        log_warning("lb: cannot set %s/%s to %s through haproxy at %s: %s (gave "
+                                    "up after %u attempts; trying again every %u s)",
+                                    l->backend, l->server, lb_state_to_string(s), l->address_string,
+                                    why, l->attempt, (unsigned)(LB_RESYNC_INTERVAL / USEC_PER_SEC));
+                /* Another series later: in_flight stays, so a newer state takes over the timer. */
+                l->resyncing = true;
+                l->attempt = 0;
+                lb_arm_timer(l, LB_RESYNC_INTERVAL);
                 return;
         }
-        if (!l->warned)
+        if (!l->warned && !l->resyncing)
                 log_info("lb: haproxy at %s: %s; retrying", l->address_string, why);
         l->warned = true;
         /* 50, 100, 200, 400 ms: the whole series stays within a few seconds. */
@@ -147,7 +151,7 @@ static void lb_done(LbClient *l)
                 l->given_up = l->in_flight;
         } else {
                 l->acknowledged = l->in_flight;
-                log_full_errno(l->warned ? LOG_NOTICE : LOG_INFO, 0,
+                log_full_errno(l->warned || l->resyncing ? LOG_NOTICE : LOG_INFO, 0,
                                "lb: haproxy at %s: %s/%s is %s", l->address_string, l->backend,
                                l->server, lb_state_to_string(s));
         }
@@ -254,6 +258,7 @@ static void lb_next(LbClient *l)
             l->wanted == l->given_up)
                 return;
         l->in_flight = l->wanted;
+        l->resyncing = false;
         /* Until haproxy answers, its state is not known: a lost answer may have applied. */
         l->acknowledged = -1;
         l->attempt = 0;

@@ -19,13 +19,16 @@
  *                                 and redispatch to the peer the moment the peer is ready;
  *   anything else              -> "maint".
  * A failed attempt (cannot connect, reset, no answer within LB_ATTEMPT_TIMEOUT) is retried with
- * a backoff, LB_ATTEMPTS in all, then given up with one warning; haproxy refusing a command (no
- * such backend or server) is logged once and not retried. Changes never overlap: the newest
- * wanted state is sent once the connection in flight is done, so haproxy sees them in order.
+ * a backoff, LB_ATTEMPTS in all, then given up with one warning, and a new series starts every
+ * LB_RESYNC_INTERVAL until haproxy has it (haproxy down at the agent's start, or restarting);
+ * haproxy refusing a command (no such backend or server) is logged once and not retried. Changes
+ * never overlap: the newest wanted state is sent once the connection in flight is done, so haproxy
+ * sees them in order.
  */
 #define LB_ATTEMPTS          5
 #define LB_ATTEMPT_TIMEOUT   (1 * USEC_PER_SEC)
 #define LB_RETRY_FIRST_DELAY (50 * USEC_PER_MSEC)
+#define LB_RESYNC_INTERVAL   (5 * USEC_PER_SEC)
 #define LB_REPLY_MAX         1024
 
 typedef enum LbState { LB_STATE_READY, LB_STATE_DRAIN, LB_STATE_MAINT, _LB_STATE_MAX } LbState;

@@ -61,20 +61,29 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-static void fake_start(Fake *f, sd_event *e, const char *answer)
+static void fake_start_at(Fake *f, sd_event *e, const char *answer, unsigned port)
 {
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                                 .sin_port = htons((uint16_t)port)};
+        int one = 1;
         socklen_t len = sizeof(sa);
 
         *f = (Fake){.event = e, .answer = answer};
         f->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         assert_true(f->listen_fd >= 0);
+        assert_int_equal(setsockopt(f->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
         assert_int_equal(bind(f->listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
         assert_int_equal(listen(f->listen_fd, 16), 0);
         assert_int_equal(getsockname(f->listen_fd, (struct sockaddr *)&sa, &len), 0);
         f->port = ntohs(sa.sin_port);
         assert_int_equal(sd_event_add_io(e, &f->listen_source, f->listen_fd, EPOLLIN, on_accept, f),
                          0);
+}
+
+static void fake_start(Fake *f, sd_event *e, const char *answer)
+{
+        fake_start_at(f, e, answer, 0);
 }
 
 static void fake_stop(Fake *f)
@@ -263,9 +272,9 @@ static void test_refused_not_retried(void **state)
         fixture_done(&x);
 }
 
-/* Nobody listening: LB_ATTEMPTS attempts with backoff, then it gives up; a later change tries
- * again, and reaches haproxy once it is back. */
-static void test_retries_then_gives_up(void **state)
+/* Nobody listening: LB_ATTEMPTS attempts with backoff, then a new series every
+ * LB_RESYNC_INTERVAL, so haproxy gets the state once it is there (started after the agent). */
+static void test_retries_then_resyncs(void **state)
 {
         unsigned port = free_port();
         Fixture x;
@@ -278,11 +287,10 @@ static void test_retries_then_gives_up(void **state)
         run_until(&x, -2, 1500 * USEC_PER_MSEC);
         assert_int_equal(lb_client_get_acknowledged(x.lb), -1);
 
-        fake_start(&f, x.event, "\n\n\n");
-        fixture_connect(&x, f.port, "web1");
-        lb_client_set(x.lb, LB_STATE_READY);
-        run_until(&x, LB_STATE_READY, 5 * USEC_PER_SEC);
+        fake_start_at(&f, x.event, "\n\n\n", port);
+        run_until(&x, LB_STATE_READY, LB_RESYNC_INTERVAL + 5 * USEC_PER_SEC);
         assert_int_equal(lb_client_get_acknowledged(x.lb), LB_STATE_READY);
+        assert_int_equal(f.n_lines, 1);
         fake_stop(&f);
         fixture_done(&x);
 }
@@ -296,7 +304,7 @@ int main(void)
             cmocka_unit_test(test_no_lb),
             cmocka_unit_test(test_sends_in_order),
             cmocka_unit_test(test_refused_not_retried),
-            cmocka_unit_test(test_retries_then_gives_up),
+            cmocka_unit_test(test_retries_then_resyncs),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
