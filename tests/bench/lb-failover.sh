@@ -11,7 +11,9 @@
 #                   between the fault and the reset that follows it
 #   planned         quiesce and takeover, make-before-break, drain_time 1.0, agent-check
 #   lb              the check kills again at interval 0.1 and 1.0, with the agents' `lb` group
-#                   (haproxy's runtime API) instead of the agent-check
+#                   (haproxy's runtime API) instead of the agent-check, and haproxy's own checks
+#                   as the README suggests with lb, a backstop (inter 1s fall 2): the agents tell
+#                   it first
 # VC_BENCH_PHASES picks phases (default: check01 check10 content planned lb01 lb10).
 # Between two runs the new active node runs `vacataire-ctl quiesce` (a node that handed over
 # after a failure is never given the services back by itself); those resets are not counted.
@@ -242,9 +244,10 @@ want content && VN_CHECKS='{ name = "page"; plugin = "content"; interval = 0.1; 
         phase content
 want planned && VC_HANDOVER=make-before-break VC_DRAIN_TIME=1.0 VC_INTERVAL=0.1 phase planned
 # shellcheck disable=SC2034 # read by netns.sh
-want lb01 && VN_LB=yes VN_AGENT_CHECK=no VC_INTERVAL=0.1 VC_FALL=1 phase lb01
+lb_check="check inter 1s fall 2 rise 1"
+want lb01 && VN_LB=yes VN_AGENT_CHECK=no VN_HAPROXY_CHECK=$lb_check VC_INTERVAL=0.1 VC_FALL=1 phase lb01
 # shellcheck disable=SC2034
-want lb10 && VN_LB=yes VN_AGENT_CHECK=no VC_INTERVAL=1.0 VC_FALL=1 phase lb10
+want lb10 && VN_LB=yes VN_AGENT_CHECK=no VN_HAPROXY_CHECK=$lb_check VC_INTERVAL=1.0 VC_FALL=1 phase lb10
 
 python3 - "$out" "$(nproc)" "$(uname -r)" <<'PY'
 import json, math, os, statistics, sys

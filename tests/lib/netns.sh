@@ -209,7 +209,8 @@ vn_pair_up() { # a = master, b = standby; a active and serving, b passive
 }
 
 # haproxy in lb, both hosts as servers. VN_AGENT_CHECK=no leaves out the agent-check; VN_LB=yes
-# opens the runtime API (stats socket at level admin) to the agents.
+# opens the runtime API (stats socket at level admin) to the agents; VN_HAPROXY_CHECK replaces
+# the servers' check settings ("check inter 100 fall 1 rise 1").
 vn_haproxy_up() {
         local cfg=$VC_TMP/haproxy.cfg agent="" api=""
         [ "${VN_AGENT_CHECK:-yes}" = yes ] &&
@@ -235,7 +236,7 @@ frontend web
 
 backend web
     balance roundrobin
-    default-server check inter 100 fall 1 rise 1$agent
+    default-server ${VN_HAPROXY_CHECK:-check inter 100 fall 1 rise 1}$agent
     server $VN_A $(vn_ip "$VN_A"):80
     server $VN_B $(vn_ip "$VN_B"):80
 
