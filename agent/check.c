@@ -65,6 +65,7 @@ struct Check {
         usec_t last_run;
         char last_message[CHECKER_RESULT_MAX];
         char last_perfdata[CHECKER_PERFDATA_MAX];
+        CheckStats stats;
 };
 
 static const char *const check_status_table[_CHECK_STATUS_MAX] = {
@@ -131,6 +132,13 @@ static void check_finish_run(Check *c, int result, const char *message, const ch
         snprintf(c->last_perfdata, sizeof(c->last_perfdata), "%s", perfdata ? perfdata : "");
         if (passed)
                 c->respawn_delay = 0;
+        c->stats.runs++;
+        if (!passed)
+                c->stats.failures++;
+        usec_t now;
+        if (sd_event_now(c->event, CLOCK_MONOTONIC, &now) >= 0 && now >= c->run_started)
+                histogram_observe(&c->stats.duration,
+                                  (double)(now - c->run_started) / USEC_PER_SEC);
 
         if (c->run_woken) {
                 c->run_woken = false;
@@ -575,6 +583,11 @@ const char *check_get_last_message(const Check *c)
 const char *check_get_last_perfdata(const Check *c)
 {
         return c->last_perfdata;
+}
+
+const CheckStats *check_get_stats(const Check *c)
+{
+        return &c->stats;
 }
 
 usec_t check_get_last_run(const Check *c)

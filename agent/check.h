@@ -4,6 +4,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "histogram.h"
 
 /* The verdict of one check after fall/rise are applied. */
 typedef enum CheckStatus {
@@ -67,6 +68,14 @@ const char *check_get_last_message(const Check *c);
 /* The performance data of the last run ("time=0.1s;1;2 size=10B"), or "" if it gave none. */
 const char *check_get_last_perfdata(const Check *c);
 usec_t check_get_last_run(const Check *c); /* CLOCK_MONOTONIC, 0 if never */
+
+/* Counted since the check was created (kept across a reload that leaves it unchanged). */
+typedef struct CheckStats {
+        uint64_t runs;
+        uint64_t failures; /* runs that failed: critical, unknown, timed out, crashed */
+        Histogram duration;
+} CheckStats;
+const CheckStats *check_get_stats(const Check *c);
 
 /* Where the vacataire-checker helper is: beside our own executable (build tree), else the
  * installed libexec path. */

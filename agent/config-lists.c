@@ -231,13 +231,15 @@ static void parse_service(ConfigParser *p, Config *c, const config_setting_t *s,
         service->line = config_setting_source_line(s);
         service->timeout = usec_from_seconds(30.0);
         service->start_retries = 1;
+        service->restart_window = usec_from_seconds(60.0);
         if (!config_setting_is_group(s)) {
                 conf_error_at(p, s, "must be a group, { ... }");
                 return;
         }
         conf_check_known(p, s,
                          (const char *const[]){"name", "unit", "start", "stop", "status", "timeout",
-                                               "start_retries", NULL});
+                                               "start_retries", "restarts", "restart_window",
+                                               NULL});
 
         bool has_unit = conf_read_string(p, s, "unit", false, &service->unit) != 0;
         bool has_commands = config_setting_get_member(s, "start") ||
@@ -274,6 +276,10 @@ static void parse_service(ConfigParser *p, Config *c, const config_setting_t *s,
         if (conf_read_seconds(p, s, "timeout", 0, false, 3600, &timeout) > 0)
                 service->timeout = usec_from_seconds(timeout);
         (void)conf_read_unsigned(p, s, "start_retries", 0, 100, &service->start_retries);
+        (void)conf_read_unsigned(p, s, "restarts", 0, 100, &service->restarts);
+        double window = 60.0;
+        if (conf_read_seconds(p, s, "restart_window", 0, false, 7 * 24 * 3600.0, &window) > 0)
+                service->restart_window = usec_from_seconds(window);
 }
 
 int conf_parse_services(ConfigParser *p, Config *c)

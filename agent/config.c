@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <sys/stat.h>
 
@@ -107,6 +108,8 @@ Config *config_unref(Config *c)
         free(c->lb_backend);
         free(c->lb_server);
         config_arbiter_free(c->arbiter);
+        free(c->webhook_url);
+        free(c->control_group);
         free(c);
         return NULL;
 }
@@ -239,16 +242,33 @@ static void parse_lb(ConfigParser *p, Config *c)
         (void)conf_read_name(p, lb, "server", false, &c->lb_server);
 }
 
+static void parse_control_group(ConfigParser *p, Config *c)
+{
+        const config_setting_t *group;
+
+        if (conf_read_string(p, p->root, "control_group", false, &c->control_group) > 0) {
+                /* Resolved once here: a group that vanishes later keeps its gid until a reload. */
+                struct group gr, *result = NULL;
+                char buf[4096];
+                int r = getgrnam_r(c->control_group, &gr, buf, sizeof(buf), &result);
+                group = config_setting_get_member(p->root, "control_group");
+                if (r != 0 || !result)
+                        conf_error_at(p, group, "no such group \"%s\"", c->control_group);
+                else
+                        c->control_gid = result->gr_gid;
+        }
+}
+
 static void parse_top_level(ConfigParser *p, Config *c)
 {
         const config_setting_t *health = NULL;
         int value;
 
         conf_check_known(p, p->root,
-                         (const char *const[]){"node", "peer", "auth", "timers", "failover",
-                                               "health", "plugin_dir", "state_dir",
-                                               "control_socket", "systemd_bus", "checks",
-                                               "services", "notify", "lb", "arbiter", NULL});
+                         (const char *const[]){
+                             "node", "peer", "auth", "timers", "failover", "health", "plugin_dir",
+                             "state_dir", "control_socket", "systemd_bus", "checks", "services",
+                             "notify", "lb", "arbiter", "control_group", NULL});
         parse_node_and_peer(p, c);
         parse_timers_and_failover(p, c);
 
@@ -269,6 +289,7 @@ static void parse_top_level(ConfigParser *p, Config *c)
                 c->systemd_bus = (SystemdBus)value;
         (void)conf_read_command(p, p->root, "notify", false, &c->notify);
         parse_lb(p, c);
+        parse_control_group(p, c);
 
         /* After plugin_dir: check plugin paths are resolved against it. */
         (void)conf_parse_checks(p, c);

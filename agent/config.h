@@ -62,6 +62,8 @@ typedef struct ConfigService {
         char *start, *stop, *status; /* command back end */
         usec_t timeout;
         unsigned start_retries; /* extra attempts after a failed start */
+        unsigned restarts;      /* restarts in place allowed per restart_window, before handover */
+        usec_t restart_window;
         int line;
 } ConfigService;
 
@@ -134,6 +136,12 @@ typedef struct Config {
         char *lb_server; /* NULL: node_name */
 
         ConfigArbiter *arbiter; /* NULL: no arbiter */
+
+        char *webhook_url; /* NULL: off */
+        usec_t webhook_timeout;
+
+        char *control_group; /* NULL: root only */
+        gid_t control_gid;
 } Config;
 
 /* Collected validation errors: each "file:line: key: what is wrong". */

@@ -32,6 +32,7 @@ struct ControlRequest {
         char *command, *argument; /* parsed from line; the handler may use them until the reply */
         char *reply;
         size_t reply_size, reply_sent;
+        bool privileged; /* root (or our own uid), not only a member of control_group */
 };
 
 struct ControlServer {
@@ -45,6 +46,7 @@ struct ControlServer {
         void *userdata;
         ControlRequest *requests_head, *requests_tail; /* oldest first */
         unsigned n_open;
+        gid_t group; /* control_group, or (gid_t)-1 */
 };
 
 static void request_close_fd(ControlRequest *req)
@@ -286,20 +288,42 @@ static void reply_and_close(int fd, const char *text)
         close(fd);
 }
 
-static bool peer_is_allowed(int fd)
+typedef enum ControlAccess { ACCESS_REFUSED, ACCESS_GROUP, ACCESS_PRIVILEGED } ControlAccess;
+
+static bool peer_in_group(int fd, const struct ucred *cred, gid_t group)
+{
+        gid_t groups[256];
+        socklen_t len = sizeof(groups);
+
+        if (cred->gid == group)
+                return true;
+        /* The supplementary groups the client had when it connected (Linux 4.13+). */
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+                log_debug_errno(errno, "Cannot get the control client's groups: %m");
+                return false;
+        }
+        for (size_t i = 0; i < len / sizeof(gid_t); i++)
+                if (groups[i] == group)
+                        return true;
+        return false;
+}
+
+static ControlAccess peer_access(ControlServer *s, int fd)
 {
         struct ucred cred;
         socklen_t len = sizeof(cred);
 
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
                 log_warning_errno(errno, "Failed to get control client credentials: %m");
-                return false;
+                return ACCESS_REFUSED;
         }
         if (cred.uid == 0 || cred.uid == geteuid())
-                return true;
+                return ACCESS_PRIVILEGED;
+        if (s->group != (gid_t)-1 && peer_in_group(fd, &cred, s->group))
+                return ACCESS_GROUP;
         log_notice("Refused control connection from uid %u (pid %d).", (unsigned)cred.uid,
                    (int)cred.pid);
-        return false;
+        return ACCESS_REFUSED;
 }
 
 /* Makes room for one more connection; false if every slot holds a request being served. */
@@ -316,7 +340,7 @@ static bool make_room(ControlServer *s)
         return false;
 }
 
-static int request_new(ControlServer *s, int fd)
+static int request_new(ControlServer *s, int fd, bool privileged)
 {
         ControlRequest *req;
         int r;
@@ -328,6 +352,7 @@ static int request_new(ControlServer *s, int fd)
         }
         req->server = s;
         req->fd = fd;
+        req->privileged = privileged;
         s->n_open++;
         LIST_APPEND(s->requests_head, s->requests_tail, req);
 
@@ -345,9 +370,10 @@ static void on_accept(Listener *l, int fd, const struct sockaddr *address, sockl
                       void *userdata)
 {
         ControlServer *s = userdata;
+        ControlAccess access = peer_access(s, fd);
         int r;
 
-        if (!peer_is_allowed(fd)) {
+        if (access == ACCESS_REFUSED) {
                 reply_and_close(fd, "ERR permission denied\n");
                 return;
         }
@@ -355,7 +381,7 @@ static void on_accept(Listener *l, int fd, const struct sockaddr *address, sockl
                 reply_and_close(fd, "ERR too many connections\n");
                 return;
         }
-        r = request_new(s, fd);
+        r = request_new(s, fd, access == ACCESS_PRIVILEGED);
         if (r < 0)
                 log_error_errno(r, "Failed to set up a control connection: %m");
 }
@@ -423,6 +449,7 @@ int control_server_new(sd_event *e, const char *path, ControlHandler handler, vo
         if (!s)
                 return log_oom();
         s->event = sd_event_ref(e);
+        s->group = (gid_t)-1;
         s->handler = handler;
         s->userdata = userdata;
         s->path = strdup(path);
@@ -459,6 +486,24 @@ int control_server_new(sd_event *e, const char *path, ControlHandler handler, vo
 
         *ret = TAKE_PTR(s);
         return 0;
+}
+
+int control_server_set_group(ControlServer *s, gid_t group)
+{
+        /* Group-owned and 0660 for control_group's members; back to root's 0600 without one.
+         * Connecting needs write permission on the socket file. */
+        if (group != (gid_t)-1 && chown(s->path, (uid_t)-1, group) < 0)
+                return log_error_errno(errno, "Cannot give %s to group %u: %m", s->path,
+                                       (unsigned)group);
+        if (chmod(s->path, group != (gid_t)-1 ? 0660 : 0600) < 0)
+                return log_error_errno(errno, "Cannot set the mode of %s: %m", s->path);
+        s->group = group;
+        return 0;
+}
+
+bool control_request_is_privileged(const ControlRequest *req)
+{
+        return req->privileged;
 }
 
 ControlServer *control_server_free(ControlServer *s)

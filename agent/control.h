@@ -3,11 +3,15 @@
 
 #include <systemd/sd-event.h>
 
+#include <sys/types.h>
+
 #include "util.h"
 
 /*
  * The control socket: a unix stream socket, mode 0600, for root (or our own uid) only, checked
- * with SO_PEERCRED. Wire format, one request per connection:
+ * with SO_PEERCRED; with control_group, 0660 and group-owned, and members of that group (primary
+ * or supplementary, SO_PEERGROUPS) may connect too: the handler decides what they may ask
+ * (control_request_is_privileged()). Wire format, one request per connection:
  *   client -> "COMMAND [ARGUMENT]\n"            (at most CONTROL_REQUEST_MAX bytes)
  *   server -> "OK\n" BODY   or   "ERR message\n"   then closes.
  */
@@ -30,6 +34,10 @@ typedef void (*ControlHandler)(ControlServer *s, ControlRequest *req, const char
 int control_server_new(sd_event *e, const char *path, ControlHandler handler, void *userdata,
                        ControlServer **ret);
 ControlServer *control_server_free(ControlServer *s);
+/* Opens the socket to a group ((gid_t)-1: root only again). */
+int control_server_set_group(ControlServer *s, gid_t group);
+/* The client is root or runs as the agent's uid, not only a control_group member. */
+bool control_request_is_privileged(const ControlRequest *req);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ControlServer *, control_server_free);
 
 /* Sends the reply and frees req. ok=false: body is the one-line error message. Safe if the

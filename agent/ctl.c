@@ -20,16 +20,26 @@ enum {
         EXIT_CONFIG = 78,
 };
 
+/* health: the monitoring-plugins convention. */
+enum {
+        HEALTH_OK = 0,
+        HEALTH_WARNING = 1,
+        HEALTH_CRITICAL = 2,
+        HEALTH_UNKNOWN = 3,
+};
+
 typedef struct Command {
         const char *name;
         bool takes_json;
         double default_timeout; /* seconds */
+        bool takes_on_off;
 } Command;
 
 /* quiesce and takeover answer only once the handover has finished. */
 static const Command commands[] = {
     {"status", true, 5},     {"checks", true, 5},      {"reload", false, 30},
     {"quiesce", false, 300}, {"takeover", false, 300}, {"clear", false, 5},
+    {"history", true, 5},    {"health", false, 10},    {"maintenance", false, 10, true},
 };
 
 static void usage(FILE *f)
@@ -56,7 +66,11 @@ static void help(void)
               "  quiesce           hand the services to the peer (waits for the handover)\n"
               "  takeover          planned switchover to this node (waits for the handover)\n"
               "  clear             forget this node's fault, handed-over and failed-over marks\n"
-              "  reload            reread the configuration\n\n"
+              "  reload            reread the configuration\n"
+              "  maintenance on|off  on both nodes: start, stop and hand over nothing\n"
+              "  history [--json]  the last state changes and their causes\n"
+              "  health            one line for monitoring; exit 0 ok, 1 warning, 2 critical,\n"
+              "                    3 unknown (agent unreachable)\n\n"
               "Options:\n"
               "  -c, --config FILE     read control_socket from FILE "
               "(default " VACATAIRE_DEFAULT_CONFIG ")\n"
@@ -153,6 +167,26 @@ out:
         return r;
 }
 
+static int health_exit_code(const char *body)
+{
+        static const struct {
+                const char *word;
+                int code;
+        } levels[] = {
+            {"VACATAIRE OK ", HEALTH_OK},
+            {"VACATAIRE WARNING ", HEALTH_WARNING},
+            {"VACATAIRE CRITICAL ", HEALTH_CRITICAL},
+        };
+
+        fputs(body, stdout);
+        if (fflush(stdout) != 0)
+                return HEALTH_UNKNOWN;
+        for (size_t i = 0; i < ELEMENTSOF(levels); i++)
+                if (strncmp(body, levels[i].word, strlen(levels[i].word)) == 0)
+                        return levels[i].code;
+        return HEALTH_UNKNOWN;
+}
+
 static const Command *find_command(const char *name)
 {
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
@@ -217,7 +251,8 @@ int main(int argc, char *argv[])
             {},
         };
         _cleanup_free_ char *path = NULL, *body = NULL;
-        const char *config_file = NULL, *socket_path = NULL;
+        const char *config_file = NULL, *socket_path = NULL, *argument = NULL;
+        bool health = false;
         const Command *command;
         bool json = false, ok = false;
         double timeout = 0;
@@ -259,9 +294,17 @@ int main(int argc, char *argv[])
         for (int i = optind + 1; i < argc; i++) {
                 if (command->takes_json && streq(argv[i], "--json") && !json)
                         json = true;
+                else if (command->takes_on_off && !argument &&
+                         (streq(argv[i], "on") || streq(argv[i], "off")))
+                        argument = argv[i];
                 else
                         return usage_error("unexpected argument '%s'", argv[i]);
         }
+        if (command->takes_on_off && !argument)
+                return usage_error("%s needs 'on' or 'off'", command->name);
+        if (json)
+                argument = "json";
+        health = streq(command->name, "health");
         if (timeout == 0)
                 timeout = command->default_timeout;
 
@@ -270,7 +313,7 @@ int main(int argc, char *argv[])
         else if (config_file) {
                 r = socket_from_config(config_file, &path);
                 if (r < 0)
-                        return r == -ENOMEM ? EXIT_FAILURE : EXIT_CONFIG;
+                        return health ? HEALTH_UNKNOWN : r == -ENOMEM ? EXIT_FAILURE : EXIT_CONFIG;
         } else if (access(VACATAIRE_DEFAULT_CONFIG, F_OK) == 0) {
                 r = socket_from_config(VACATAIRE_DEFAULT_CONFIG, &path);
                 if (r < 0)
@@ -282,14 +325,20 @@ int main(int argc, char *argv[])
                 return EXIT_FAILURE;
         }
 
-        r = control_call(path, command->name, json ? "json" : NULL, usec_from_seconds(timeout), &ok,
-                         &body);
+        r = control_call(path, command->name, argument, usec_from_seconds(timeout), &ok, &body);
+        if (health && (r < 0 || !ok)) {
+                /* A monitoring system reads stdout and the exit code. */
+                printf("VACATAIRE UNKNOWN - agent unreachable: %s\n", r < 0 ? strerror(-r) : body);
+                return HEALTH_UNKNOWN;
+        }
         if (r < 0)
                 return report_failure(path, r, timeout);
         if (!ok) {
                 fprintf(stderr, "vacataire-ctl: %s\n", body);
                 return EXIT_REFUSED;
         }
+        if (health)
+                return health_exit_code(body);
         len = strlen(body);
         fputs(body, stdout);
         if (len > 0 && body[len - 1] != '\n')

@@ -42,6 +42,7 @@ static const char *const frame_type_table[_FRAME_TYPE_MAX] = {
     [FRAME_RELEASED] = "released",
     [FRAME_AUTH] = "auth",
     [FRAME_REFUSED] = "refused",
+    [FRAME_MAINTENANCE] = "maintenance",
 };
 
 DEFINE_STRING_TABLE_LOOKUP(frame_type, FrameType)

@@ -51,6 +51,7 @@ typedef enum FrameType {
         FRAME_RELEASED,        /* the old active node has stopped its services: handover complete */
         FRAME_AUTH,            /* first sealed frame each way: proves the key for this transcript */
         FRAME_REFUSED, /* misconfiguration seen after the key proof; payload: what, then close */
+        FRAME_MAINTENANCE, /* an operator set maintenance mode: payload "on" or "off" */
         _FRAME_TYPE_MAX,
         _FRAME_TYPE_INVALID = -EINVAL,
 } FrameType;

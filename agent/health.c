@@ -38,6 +38,7 @@ struct HealthConnection {
 struct HealthServer {
         sd_event *event;
         HealthStateFn state_fn;
+        HealthDocumentFn document_fn;
         void *userdata;
         Listener *listeners[_HEALTH_KIND_MAX];
         HealthConnection *head, *tail; /* oldest first */
@@ -150,19 +151,42 @@ static const char *agent_reply_now(HealthServer *s)
         return health_agent_reply(serving_now(s, state) ? ROLE_ACTIVE : state);
 }
 
-static char *http_response(unsigned code, const char *reason, const char *extra_headers,
-                           const char *body, bool with_body)
+static char *http_response_typed(unsigned code, const char *reason, const char *content_type,
+                                 const char *extra_headers, const char *body, bool with_body)
 {
         return strdup_printf("HTTP/1.0 %u %s\r\n"
-                             "Content-Type: text/plain\r\n"
+                             "Content-Type: %s\r\n"
                              "Content-Length: %zu\r\n"
                              "Cache-Control: no-store\r\n"
                              "%s"
                              "Connection: close\r\n"
                              "\r\n"
                              "%s",
-                             code, reason, strlen(body), extra_headers ? extra_headers : "",
-                             with_body ? body : "");
+                             code, reason, content_type, strlen(body),
+                             extra_headers ? extra_headers : "", with_body ? body : "");
+}
+
+static char *http_response(unsigned code, const char *reason, const char *extra_headers,
+                           const char *body, bool with_body)
+{
+        return http_response_typed(code, reason, "text/plain", extra_headers, body, with_body);
+}
+
+static char *http_document(HealthServer *s, const char *target, bool with_body)
+{
+        _cleanup_free_ char *body = NULL;
+        const char *type = "text/plain";
+        int r;
+
+        if (!s->document_fn)
+                return http_response(404, "Not Found", NULL, "not found\n", with_body);
+        r = s->document_fn(target, &body, &type, s->userdata);
+        if (r == -ENOENT)
+                return http_response(404, "Not Found", NULL, "not found\n", with_body);
+        if (r < 0 || !body)
+                return http_response(500, "Internal Server Error", NULL, "internal error\n",
+                                     with_body);
+        return http_response_typed(200, "OK", type, NULL, body, with_body);
 }
 
 /* head holds the request line and headers (NUL-terminated); returns the response. */
@@ -195,7 +219,7 @@ static char *http_answer(HealthServer *s, char *head)
         if (query)
                 *query = 0;
         if (!streq(target, "/"))
-                return http_response(404, "Not Found", NULL, "not found\n", with_body);
+                return http_document(s, target, with_body);
 
         RoleState state = state_now(s);
         serving = serving_now(s, state);
@@ -372,6 +396,12 @@ void health_server_update(HealthServer *s, const Config *c)
         if (!s)
                 return;
         s->announce_time = c->handover == HANDOVER_MAKE_BEFORE_BREAK ? c->drain_time / 2 : 0;
+}
+
+void health_server_set_documents(HealthServer *s, HealthDocumentFn fn)
+{
+        if (s)
+                s->document_fn = fn;
 }
 
 HealthServer *health_server_free(HealthServer *s)

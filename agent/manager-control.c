@@ -55,6 +55,7 @@ static int format_status_json(Manager *m, char **ret)
         if (r < 0)
                 return r;
         json_begin_object(&w, NULL);
+        json_add_uint(&w, "schema_version", MANAGER_STATUS_SCHEMA_VERSION);
         json_add_string(&w, "node", m->config->node_name);
         json_add_string(&w, "role", home_role_to_string(m->config->role));
         json_add_string(&w, "state", role_state_to_string(m->machine.state));
@@ -66,6 +67,11 @@ static int format_status_json(Manager *m, char **ret)
         json_add_string(&w, "operation", role_op_to_string(m->machine.op));
         json_add_string(&w, "reason", m->last_reason);
         json_add_string(&w, "state_save_error", manager_state_save_error(m));
+        json_begin_object(&w, "maintenance");
+        json_add_bool(&w, "active", manager_in_maintenance(m));
+        json_add_bool(&w, "local", m->maintenance);
+        json_add_bool(&w, "peer", manager_in_maintenance(m) && !m->maintenance);
+        json_end_object(&w);
         json_begin_object(&w, "peer");
         json_add_string(&w, "name", m->config->peer_name);
         json_add_string(&w, "address", m->config->peer_address_string);
@@ -95,6 +101,10 @@ static int format_status_json(Manager *m, char **ret)
                 json_add_string(&w, "name", service_set_name(m->services, i));
                 json_add_string(&w, "state",
                                 service_state_to_string(service_set_state(m->services, i)));
+                /* Only where restarts in place are configured: the design's {name, state}
+                 * stays exactly that for every other service. */
+                if (i < m->n_restart_logs && m->restart_logs[i].capacity > 0)
+                        json_add_uint(&w, "restarts", m->restart_logs[i].total);
                 json_end_object(&w);
         }
         json_end_array(&w);
@@ -141,6 +151,9 @@ int manager_format_status(Manager *m, bool json, char **ret)
                         "note     serving as a last resort: no handover back to a failed-over "
                         "peer before %d s of good service or 'vacataire-ctl clear'\n",
                         (int)(ROLE_STABLE_USEC / USEC_PER_SEC));
+        if (manager_in_maintenance(m))
+                fprintf(f, "MAINTENANCE (%s): nothing is started, stopped or handed over\n",
+                        m->maintenance ? "set on this node" : "set on the peer");
         if (m->machine.op != ROLE_OP_NONE)
                 fprintf(f, "doing    %s\n", role_op_to_string(m->machine.op));
         if (m->last_reason)
@@ -199,6 +212,45 @@ int manager_format_checks(Manager *m, bool json, char **ret)
         return 0;
 }
 
+static void handle_maintenance(Manager *m, ControlRequest *req, const char *argument)
+{
+        bool on = streq_ptr(argument, "on");
+        Cause cause;
+        int r;
+
+        if (!on && !streq_ptr(argument, "off")) {
+                control_request_reply(req, false, "maintenance needs 'on' or 'off'");
+                return;
+        }
+        cause_set(&cause, CAUSE_OPERATOR, NULL, on ? "maintenance on" : "maintenance off");
+        log_notice("Operator requested maintenance %s", on ? "on" : "off");
+        r = manager_set_maintenance(m, on, true, &cause);
+        if (r < 0) {
+                control_request_reply(req, false, "cannot save the maintenance mode");
+                return;
+        }
+        /* Off: whatever waited (a start beside a passive peer, a handover) may happen now. */
+        manager_update_peer_view_public(m);
+        manager_dispatch_cause(m, ROLE_EVENT_CHECKS_CHANGED, &cause);
+        if (r > 0)
+                control_request_reply(req, true,
+                                      on ? "maintenance on here; the peer is unreachable: run it "
+                                           "there too\n"
+                                         : "maintenance off here; the peer is unreachable: run it "
+                                           "there too\n");
+        else
+                control_request_reply(req, true,
+                                      on ? "maintenance on (both nodes)\n"
+                                         : "maintenance off (both nodes)\n");
+}
+
+/* What a control_group member may ask: nothing that changes state. */
+static bool command_is_read_only(const char *command)
+{
+        return streq(command, "status") || streq(command, "checks") || streq(command, "history") ||
+               streq(command, "health");
+}
+
 static void handle_operator(Manager *m, ControlRequest *req, RoleEvent event)
 {
         if (m->operator_request) {
@@ -218,7 +270,23 @@ void manager_handle_control(ControlServer *s, ControlRequest *req, const char *c
         bool json = argument && streq(argument, "json");
         int r;
 
-        if (streq(command, "status") || streq(command, "checks")) {
+        if (!command_is_read_only(command) && !control_request_is_privileged(req)) {
+                control_request_reply(req, false,
+                                      "permission denied: only root may change state; "
+                                      "control_group members may run status, checks, history "
+                                      "and health");
+                return;
+        }
+        if (streq(command, "history") || streq(command, "health")) {
+                r = streq(command, "history") ? history_format(m->history, json, &body)
+                                              : manager_format_health(m, &body);
+                if (r < 0)
+                        control_request_reply(req, false, "out of memory");
+                else
+                        control_request_reply(req, true, body);
+        } else if (streq(command, "maintenance"))
+                handle_maintenance(m, req, argument);
+        else if (streq(command, "status") || streq(command, "checks")) {
                 r = streq(command, "status") ? manager_format_status(m, json, &body)
                                              : manager_format_checks(m, json, &body);
                 if (r < 0)

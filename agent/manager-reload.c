@@ -152,6 +152,10 @@ static void reload_apply(Manager *m)
         }
         peer_set_config(m->peer, n);
         health_server_update(m->health, n);
+        if (!streq_ptr(m->config->control_group, n->control_group) ||
+            m->config->control_gid != n->control_gid)
+                (void)control_server_set_group(m->control,
+                                               n->control_group ? n->control_gid : (gid_t)-1);
         log_notice("Configuration reloaded from %s: %zu checks (%zu unchanged), %zu services",
                    n->path, n->n_checks, kept, n->n_services);
         config_unref(m->config);

@@ -23,6 +23,8 @@ RoleFacts manager_facts(const Manager *m)
             .peer_epoch = m->peer_epoch,
             .arbiter = m->arbiter != NULL,
             .key_held = arbiter_holds(m->arbiter),
+            .maintenance = manager_in_maintenance(m),
+            .restart_available = manager_restart_available(m),
         };
 
         /* One key, one server: with an arbiter the peer can only start once we let go. */
@@ -46,9 +48,18 @@ static void manager_update_peer_view(Manager *m)
 {
         RoleFacts f = manager_facts(m);
 
+        uint8_t flags = role_flags(&m->machine, &f);
+
+        if (m->maintenance)
+                flags |= ROLE_FLAG_MAINTENANCE;
         if (m->peer)
-                peer_set_local(m->peer, (uint8_t)m->machine.state, role_flags(&m->machine, &f),
-                               m->machine.epoch);
+                peer_set_local(m->peer, (uint8_t)m->machine.state, flags, m->machine.epoch);
+}
+
+void manager_update_peer_view_public(Manager *m)
+{
+        manager_update_peer_view(m);
+        peer_send_heartbeat(m->peer);
 }
 
 static void manager_save_state(Manager *m)
@@ -124,26 +135,45 @@ static void manager_notify_status(Manager *m)
 
 void manager_dispatch(Manager *m, RoleEvent event)
 {
+        manager_dispatch_cause(m, event, NULL);
+}
+
+void manager_dispatch_cause(Manager *m, RoleEvent event, const Cause *cause)
+{
+        QueuedEvent q = {.event = event, .has_cause = cause != NULL};
+
+        if (cause)
+                q.cause = *cause;
         if (m->dispatching) {
                 if (m->queue_len >= MANAGER_EVENT_QUEUE_MAX) {
                         log_error("role event queue full; dropping %s",
                                   role_event_to_string(event));
                         return;
                 }
-                m->queue[m->queue_len++] = event;
+                m->queue[m->queue_len++] = q;
                 return;
         }
         m->dispatching = true;
         for (;;) {
                 RoleFacts f = manager_facts(m);
                 RoleState old_state = m->machine.state;
-                RoleOutput o = role_step(&m->machine, &f, event);
+                RoleOp old_op = m->machine.op;
+                RoleOutput o;
 
+                /* Known before the step: the cause of an operation's later steps is the cause
+                 * of the operation. */
+                if (q.has_cause)
+                        m->cause = q.cause;
+                else
+                        manager_event_cause(m, q.event, &m->cause);
+                o = role_step(&m->machine, &f, q.event);
+                if (old_op == ROLE_OP_NONE && o.machine.op != ROLE_OP_NONE)
+                        m->op_cause = m->cause;
                 m->machine = o.machine;
-                manager_apply(m, &o, old_state, event);
+                manager_apply(m, &o, old_state, q.event);
                 if (m->queue_len == 0)
                         break;
-                event = m->queue[0];
+                q = m->queue[0];
                 memmove(m->queue, m->queue + 1, --m->queue_len * sizeof(m->queue[0]));
         }
         m->dispatching = false;
@@ -152,6 +182,12 @@ void manager_dispatch(Manager *m, RoleEvent event)
 static void services_started(ServiceSet *s, int result, const char *message, void *userdata)
 {
         Manager *m = userdata;
+
+        if (m->service_op_started > 0)
+                histogram_observe(&m->service_start_duration,
+                                  (double)(now_usec(CLOCK_MONOTONIC) - m->service_op_started) /
+                                      USEC_PER_SEC);
+        m->service_op_started = 0;
 
         if (result < 0)
                 log_error("Services failed to start: %s", message ? message : "unknown error");
@@ -180,6 +216,12 @@ static void on_service_died(ServiceWatch *w, const char *service, const char *wh
 static void services_stopped(ServiceSet *s, int result, const char *message, void *userdata)
 {
         Manager *m = userdata;
+
+        if (m->service_op_started > 0)
+                histogram_observe(&m->service_stop_duration,
+                                  (double)(now_usec(CLOCK_MONOTONIC) - m->service_op_started) /
+                                      USEC_PER_SEC);
+        m->service_op_started = 0;
 
         /* The service layer already killed what its stop left behind; an error means something
          * may still run here, so the peer must not be told to start. */
@@ -239,11 +281,15 @@ static usec_t manager_handover_timeout(const Manager *m)
 
 void manager_send_request(Manager *m, FrameType type, const char *reason)
 {
+        char cause[CAUSE_NAME_MAX + CAUSE_MESSAGE_MAX + 32], payload[FRAME_MAX_PAYLOAD / 2];
         int r;
 
+        /* The peer records why it was asked: our reason and what caused it. */
+        snprintf(payload, sizeof(payload), "%s (%s)", reason ?: "",
+                 cause_to_string(&m->op_cause, cause, sizeof(cause)));
         m->outstanding_request = ++m->next_request_id;
         m->outstanding_type = type;
-        r = peer_send(m->peer, type, m->outstanding_request, reason);
+        r = peer_send(m->peer, type, m->outstanding_request, payload);
         /* A request we cannot send times out at once rather than after the full wait. */
         sd_event_source_set_time_relative(m->request_timer,
                                           r < 0 ? 0 : manager_handover_timeout(m));
@@ -293,19 +339,18 @@ static void manager_apply(Manager *m, const RoleOutput *o, RoleState old_state, 
         manager_update_lb(m);
 
         if (state != old_state) {
-                char state_field[64], epoch_field[64];
-                snprintf(state_field, sizeof(state_field), "VACATAIRE_STATE=%s",
-                         role_state_to_string(state));
-                snprintf(epoch_field, sizeof(epoch_field), "VACATAIRE_EPOCH=%llu",
-                         (unsigned long long)m->machine.epoch);
-                log_struct(a & ROLE_ACTION_ALERT ? LOG_WARNING : LOG_NOTICE,
-                           FIELDS(state_field, epoch_field), "%s -> %s (epoch %llu): %s",
-                           role_state_to_string(old_state), role_state_to_string(state),
-                           (unsigned long long)m->machine.epoch,
-                           o->message ? o->message : role_event_to_string(event));
-        } else if (o->message && (a & ~(ROLE_ACTION_REPLY_ERROR)))
-                log_full_errno(a & ROLE_ACTION_ALERT ? LOG_WARNING : LOG_INFO, 0, "%s: %s",
-                               role_state_to_string(state), o->message);
+                if (state == ROLE_STARTING && m->cause.kind < _CAUSE_KIND_MAX)
+                        m->failovers[m->cause.kind]++;
+                manager_record_change(m, old_state, state,
+                                      o->message ? o->message : role_event_to_string(event),
+                                      a & ROLE_ACTION_ALERT);
+        } else if (a & ROLE_ACTION_RESTART_SERVICES) {
+                /* Logged and recorded by manager_restart_services(). */
+        } else if (o->message && (a & ROLE_ACTION_ALERT))
+                /* No state change, but worth the same record: "peer lost while serving". */
+                manager_record_change(m, old_state, state, o->message, true);
+        else if (o->message && (a & ~(ROLE_ACTION_REPLY_ERROR)))
+                log_info("%s: %s", role_state_to_string(state), o->message);
 
         manager_update_checks(m);
         manager_update_peer_view(m);
@@ -320,9 +365,11 @@ static void manager_apply(Manager *m, const RoleOutput *o, RoleState old_state, 
                 service_set_cancel(m->services);
                 m->startup_probe = false;
         }
+        if (a & (ROLE_ACTION_START_SERVICES | ROLE_ACTION_STOP_SERVICES))
+                m->service_op_started = now_usec(CLOCK_MONOTONIC);
         /* Our own starts and stops are no deaths. */
         if (a & (ROLE_ACTION_START_SERVICES | ROLE_ACTION_STOP_SERVICES |
-                 ROLE_ACTION_PROBE_SERVICES | ROLE_ACTION_FENCE)) {
+                 ROLE_ACTION_PROBE_SERVICES | ROLE_ACTION_FENCE | ROLE_ACTION_RESTART_SERVICES)) {
                 service_watch_disarm(m->service_watch);
                 if (!(a & (ROLE_ACTION_STOP_SERVICES | ROLE_ACTION_FENCE))) {
                         free(m->service_died);
@@ -330,6 +377,8 @@ static void manager_apply(Manager *m, const RoleOutput *o, RoleState old_state, 
                 }
         }
         manager_arbiter_apply(m, a);
+        if (a & ROLE_ACTION_RESTART_SERVICES)
+                manager_restart_services(m);
         if ((a & ROLE_ACTION_START_SERVICES) && !manager_arbiter_may_start(m))
                 manager_dispatch(m, ROLE_EVENT_SERVICES_START_FAILED);
         else if (a & ROLE_ACTION_START_SERVICES) {
@@ -377,12 +426,6 @@ static void manager_apply(Manager *m, const RoleOutput *o, RoleState old_state, 
                 /* The peer learns of every change at once, not at the next heartbeat. */
                 peer_send_heartbeat(m->peer);
                 manager_notify_status(m);
-                if (m->config->notify)
-                        (void)notify_state_change(m->notifier, m->config->notify,
-                                                  m->config->node_name, role_state_to_string(state),
-                                                  role_state_to_string(old_state), m->machine.epoch,
-                                                  o->message ? o->message
-                                                             : role_event_to_string(event));
         } else if (a & (ROLE_ACTION_START_SERVICES | ROLE_ACTION_STOP_SERVICES))
                 peer_send_heartbeat(m->peer);
 
@@ -460,6 +503,17 @@ static void on_peer_frame(Peer *p, const Frame *f, void *userdata)
         case FRAME_RELEASED:
                 manager_dispatch(m, ROLE_EVENT_PEER_RELEASED);
                 break;
+        case FRAME_MAINTENANCE: {
+                bool on = streq(m->peer_reason, "on");
+                Cause c;
+                cause_set(&c, CAUSE_PEER, NULL,
+                          on ? "maintenance on (set on the peer)"
+                             : "maintenance off (set on the peer)");
+                if (on != m->maintenance)
+                        (void)manager_set_maintenance(m, on, false, &c);
+                manager_dispatch_cause(m, ROLE_EVENT_PEER_STATE, &c);
+                break;
+        }
         default:
                 break;
         }
@@ -478,7 +532,10 @@ static void on_peer_lost(Peer *p, void *userdata)
 
 void manager_check_verdict(Check *c, CheckStatus old_status, CheckStatus new_status, void *userdata)
 {
-        manager_dispatch(userdata, ROLE_EVENT_CHECKS_CHANGED);
+        Cause cause;
+
+        cause_set(&cause, CAUSE_CHECK, check_get_config(c)->name, check_get_last_message(c));
+        manager_dispatch_cause(userdata, ROLE_EVENT_CHECKS_CHANGED, &cause);
 }
 
 static int on_init_dead(sd_event_source *s, uint64_t usec, void *userdata)
@@ -528,11 +585,28 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 void manager_sync(Manager *m)
 {
+        manager_ops_sync(m);
         manager_update_checks(m);
         manager_update_peer_view(m);
         manager_notify_status(m);
         /* A removed or changed check may have been the failing one. */
         manager_dispatch(m, ROLE_EVENT_CHECKS_CHANGED);
+}
+
+static int manager_health_document(const char *path, char **ret_body, const char **ret_type,
+                                   void *userdata)
+{
+        Manager *m = userdata;
+
+        if (streq(path, "/metrics")) {
+                *ret_type = "text/plain; version=0.0.4; charset=utf-8";
+                return manager_format_metrics(m, ret_body);
+        }
+        if (streq(path, "/status")) {
+                *ret_type = "application/json";
+                return manager_format_status(m, true, ret_body);
+        }
+        return -ENOENT;
 }
 
 static RoleState manager_health_state(void *userdata)
@@ -574,6 +648,7 @@ Manager *manager_free(Manager *m)
         lb_client_free(m->lb);
         service_watch_free(m->service_watch);
         free(m->service_died);
+        manager_ops_free(m);
         for (size_t i = 0; i < m->n_checks; i++)
                 check_free(m->checks[i]);
         free(m->checks);
@@ -727,6 +802,9 @@ int manager_start(Manager *m)
         r = manager_watch_state_saves(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch state saves: %m");
+        r = manager_ops_init(m);
+        if (r < 0)
+                return r;
 
         r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_terminate, m);
         if (r >= 0)
@@ -749,6 +827,11 @@ int manager_start(Manager *m)
                                &m->control);
         if (r < 0)
                 return r;
+        if (m->config->control_group) {
+                r = control_server_set_group(m->control, m->config->control_gid);
+                if (r < 0)
+                        return r;
+        }
 
         r = health_server_new(m->event, m->config, manager_health_state, m, &m->health);
         if (r < 0)
@@ -759,6 +842,7 @@ int manager_start(Manager *m)
         r = service_watch_new(m->event, on_service_died, m, &m->service_watch);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up service watching: %m");
+        health_server_set_documents(m->health, manager_health_document);
 
         r = sd_event_add_time(m->event, &m->drain_timer, CLOCK_MONOTONIC, USEC_INFINITY,
                               MANAGER_TIMER_ACCURACY, on_drain_done, m);

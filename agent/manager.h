@@ -11,6 +11,8 @@
 #include "control.h"
 #include "health.h"
 #include "json.h"
+#include "histogram.h"
+#include "history.h"
 #include "key.h"
 #include "notify.h"
 #include "lb.h"
@@ -26,6 +28,22 @@
 #include "state.h"
 
 #define MANAGER_EVENT_QUEUE_MAX 32
+/* Version of the `status --json` (and /status) document; raised when a field changes meaning
+ * or goes away, not when one is added. */
+#define MANAGER_STATUS_SCHEMA_VERSION 2
+
+/* One restart budget per service (restarts per restart_window): when its restarts were. */
+typedef struct RestartLog {
+        usec_t *times; /* ring of the last `restarts` restart times, CLOCK_MONOTONIC */
+        unsigned n, next, capacity;
+        uint64_t total;
+} RestartLog;
+
+typedef struct QueuedEvent {
+        RoleEvent event;
+        bool has_cause;
+        Cause cause;
+} QueuedEvent;
 /* How long every check plugin has to load before the agent refuses to start. */
 #define MANAGER_CONFIGURE_TIMEOUT (30 * USEC_PER_SEC)
 /* How long the new checks of a reload (and of `vacataire -t`) have to load before it is refused.
@@ -76,7 +94,7 @@ typedef struct Manager {
         sd_event_source *sigterm, *sigint, *sighup;
 
         /* Role events raised while one is being handled wait here, so handling never nests. */
-        RoleEvent queue[MANAGER_EVENT_QUEUE_MAX];
+        QueuedEvent queue[MANAGER_EVENT_QUEUE_MAX];
         size_t queue_len;
         bool dispatching;
 
@@ -99,6 +117,23 @@ typedef struct Manager {
         char state_save_message[512]; /* what is wrong, while state_save_error */
         bool saved_valid;
         SavedState saved;
+
+        /* manager-ops.c: causes, history, maintenance, restarts in place. */
+        History *history;
+        Cause cause;              /* of the event being handled */
+        Cause op_cause;           /* of the operation in flight: its later steps share it */
+        bool maintenance;         /* set here by an operator (or told by the peer); persisted */
+        RestartLog *restart_logs; /* one per service (n_restart_logs) */
+        size_t n_restart_logs;
+        bool restart_in_flight;
+        bool *restart_which;       /* the services the restart in flight is for */
+        usec_t service_op_started; /* CLOCK_MONOTONIC: start of the running service operation */
+
+        /* Counters for /metrics (metrics.c). */
+        uint64_t failovers[_CAUSE_KIND_MAX]; /* takeovers by this node, by cause */
+        uint64_t state_changes;
+        Histogram service_start_duration, service_stop_duration;
+        usec_t state_since; /* CLOCK_MONOTONIC of the last state change */
 } Manager;
 
 /* Takes a reference to config. */
@@ -112,6 +147,8 @@ int manager_run(Manager *m);
 
 /* Feeds one event to the role machine and carries out what it says. */
 void manager_dispatch(Manager *m, RoleEvent event);
+/* The same, naming what caused the event (NULL: derived from the event). */
+void manager_dispatch_cause(Manager *m, RoleEvent event, const Cause *cause);
 RoleFacts manager_facts(const Manager *m);
 
 void manager_check_verdict(Check *c, CheckStatus old_status, CheckStatus new_status,
@@ -120,6 +157,8 @@ void manager_check_verdict(Check *c, CheckStatus old_status, CheckStatus new_sta
 void manager_update_lb(Manager *m);
 /* After a configuration change: checks enabled per role, peer view, status, verdicts. */
 void manager_sync(Manager *m);
+/* Tells the peer our flags now (after maintenance changed), not at the next heartbeat. */
+void manager_update_peer_view_public(Manager *m);
 
 /* manager-state.c: reports failing state saves (journal, status, notify). */
 int manager_watch_state_saves(Manager *m);
@@ -151,3 +190,28 @@ void manager_handle_control(ControlServer *s, ControlRequest *req, const char *c
                             const char *argument, void *userdata);
 int manager_format_status(Manager *m, bool json, char **ret);
 int manager_format_checks(Manager *m, bool json, char **ret);
+
+/* manager-ops.c */
+int manager_ops_init(Manager *m);
+void manager_ops_free(Manager *m);
+/* The cause of an event that came without one. */
+void manager_event_cause(Manager *m, RoleEvent event, Cause *ret);
+/* This node or the peer (as it says in its frames) is in maintenance. */
+bool manager_in_maintenance(const Manager *m);
+/* Sets (or clears) maintenance here, persisted; tell_peer: also asks the peer to. Returns 0, or
+ * -errno if it could not be saved (then nothing changed). */
+int manager_set_maintenance(Manager *m, bool on, bool tell_peer, const Cause *cause);
+bool manager_restart_available(const Manager *m);
+/* After a reload: restart budgets follow the services. */
+void manager_ops_sync(Manager *m);
+/* Carries out ROLE_ACTION_RESTART_SERVICES. */
+void manager_restart_services(Manager *m);
+/* A state change (or restart in place): the log line with its journal fields, history, notify
+ * and the webhook. */
+void manager_record_change(Manager *m, RoleState old_state, RoleState new_state, const char *reason,
+                           bool alert);
+/* `vacataire-ctl health`: "VACATAIRE <OK|WARNING|CRITICAL> - ... | perfdata". */
+int manager_format_health(Manager *m, char **ret);
+
+/* metrics.c: the Prometheus text exposition of /metrics. */
+int manager_format_metrics(Manager *m, char **ret);

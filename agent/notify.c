@@ -14,6 +14,7 @@ typedef struct NotifyRun {
         char *reason;
         uint64_t epoch;
         unsigned changes;
+        char *extra[NOTIFY_EXTRA_MAX + 1]; /* "NAME=value", NULL-terminated */
 } NotifyRun;
 
 struct Notifier {
@@ -32,6 +33,8 @@ static void notify_run_done(NotifyRun *r)
         free(r->state);
         free(r->previous_state);
         free(r->reason);
+        for (size_t i = 0; r->extra[i]; i++)
+                free(r->extra[i]);
         *r = (NotifyRun){};
 }
 
@@ -80,6 +83,12 @@ static char *env_pair(const char *name, const char *value)
 
 static int notifier_start(Notifier *n, const NotifyRun *run);
 
+static char *mfree_string(char *p)
+{
+        free(p);
+        return NULL;
+}
+
 static void notify_done(Command *c, int status, void *userdata)
 {
         Notifier *n = userdata;
@@ -104,8 +113,9 @@ static void notify_done(Command *c, int status, void *userdata)
 static int notifier_start(Notifier *n, const NotifyRun *run)
 {
         char epoch_string[32], changes_string[16];
-        char *env[8] = {};
+        char *env[8 + NOTIFY_EXTRA_MAX] = {};
         char *told;
+        size_t k = 7;
         int r;
 
         snprintf(epoch_string, sizeof(epoch_string), "%" PRIu64, run->epoch);
@@ -118,6 +128,9 @@ static int notifier_start(Notifier *n, const NotifyRun *run)
         env[5] = env_pair("VACATAIRE_CHANGES", changes_string);
         env[6] = env_pair("VACATAIRE_STATE_SAVE_ERROR", n->state_save_error);
         told = strdup(run->state ?: "");
+        for (size_t i = 0; run->extra[i] && i < NOTIFY_EXTRA_MAX; i++)
+                if (!(env[k++] = strdup(run->extra[i])))
+                        told = mfree_string(told);
 
         r = -ENOMEM;
         if (env[0] && env[1] && env[2] && env[3] && env[4] && env[5] && env[6] && told)
@@ -137,7 +150,16 @@ static int notifier_start(Notifier *n, const NotifyRun *run)
 int notify_state_change(Notifier *n, const char *command, const char *node, const char *state,
                         const char *previous_state, uint64_t epoch, const char *reason)
 {
+        return notify_state_change_full(n, command, node, state, previous_state, epoch, reason,
+                                        NULL);
+}
+
+int notify_state_change_full(Notifier *n, const char *command, const char *node, const char *state,
+                             const char *previous_state, uint64_t epoch, const char *reason,
+                             const char *const *extra)
+{
         NotifyRun run = {.epoch = epoch, .changes = 1};
+        bool oom = false;
         int r;
 
         if (!command || !*command)
@@ -159,7 +181,11 @@ int notify_state_change(Notifier *n, const char *command, const char *node, cons
         run.node = node ? strdup(node) : NULL;
         run.state = state ? strdup(state) : NULL;
         run.reason = reason ? strdup(reason) : NULL;
-        if (!run.command || (node && !run.node) || (state && !run.state) ||
+        /* The cause is the newest change's, like the state. */
+        for (size_t i = 0; extra && extra[i] && i < NOTIFY_EXTRA_MAX; i++)
+                if (!(run.extra[i] = strdup(extra[i])))
+                        oom = true;
+        if (oom || !run.command || (node && !run.node) || (state && !run.state) ||
             (reason && !run.reason)) {
                 notify_run_done(&run);
                 return log_oom();

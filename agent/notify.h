@@ -16,6 +16,7 @@
  * always tells the current state.
  */
 typedef struct Notifier Notifier;
+#define NOTIFY_EXTRA_MAX 8
 
 int notifier_new(sd_event *e, Notifier **ret);
 /* A run still going is left to finish (not killed); a pending one is dropped. */
@@ -34,3 +35,10 @@ int notifier_set_state_save_error(Notifier *n, const char *error);
  * logged once as a warning, here; the caller need not log the returned error. */
 int notify_state_change(Notifier *n, const char *command, const char *node, const char *state,
                         const char *previous_state, uint64_t epoch, const char *reason);
+
+/* The same, with up to NOTIFY_EXTRA_MAX more "NAME=value" strings (a NULL-terminated list) in
+ * the environment: the cause of the change (VACATAIRE_CAUSE, VACATAIRE_CHECK,
+ * VACATAIRE_MESSAGE). A coalesced run has the newest change's. */
+int notify_state_change_full(Notifier *n, const char *command, const char *node, const char *state,
+                             const char *previous_state, uint64_t epoch, const char *reason,
+                             const char *const *extra);

@@ -22,6 +22,7 @@ static const char *const role_op_table[_ROLE_OP_MAX] = {
     [ROLE_OP_AWAIT_RELEASED] = "await-released",
     [ROLE_OP_BOOT_ADOPT] = "boot-adopt",
     [ROLE_OP_FENCE] = "fence",
+    [ROLE_OP_LOCAL_RESTART] = "local-restart",
 };
 DEFINE_STRING_TABLE_LOOKUP(role_op, RoleOp)
 
@@ -256,6 +257,22 @@ static void settle(RoleOutput *o, const RoleFacts *f)
                         m->failsafe = false;
                         o->message = "arbiter key held again";
                 }
+                /* Maintenance: the operator runs the show. States still say what the checks
+                 * see, but nothing is restarted, handed over or stopped, not even by an
+                 * election; only the arbiter's fencing above still acts (it is what keeps the
+                 * other node from serving beside us). */
+                if (f->maintenance) {
+                        if (f->checks_failing && m->state == ROLE_ACTIVE) {
+                                m->state = ROLE_DEGRADED;
+                                o->actions |= ROLE_ACTION_ALERT;
+                                o->message = "check failing: maintenance mode, nothing done";
+                        } else if (m->state == ROLE_DEGRADED &&
+                                   serving_state(m, f) == ROLE_ACTIVE) {
+                                m->state = ROLE_ACTIVE;
+                                o->message = "checks pass again";
+                        }
+                        return;
+                }
                 if (f->peer_connected && role_state_is_serving(f->peer_state) &&
                     !(f->peer_flags & ROLE_FLAG_BUSY) && !we_win(m, f)) {
                         m->state = ROLE_STOPPING;
@@ -263,6 +280,14 @@ static void settle(RoleOutput *o, const RoleFacts *f)
                         o->actions |= ROLE_ACTION_STOP_SERVICES | ROLE_ACTION_ALERT;
                         o->message = "both nodes active: the peer wins (epoch, then home role); "
                                      "stopping";
+                        return;
+                }
+                /* Local recovery first: a restart in place is quicker than a handover, and the
+                 * budget (restarts per restart_window) bounds the loop. */
+                if (f->checks_failing && f->restart_available) {
+                        m->op = ROLE_OP_LOCAL_RESTART;
+                        o->actions |= ROLE_ACTION_RESTART_SERVICES | ROLE_ACTION_ALERT;
+                        o->message = "check failing: restarting services in place";
                         return;
                 }
                 if (f->checks_failing && peer_can_take_over(m, f)) {
@@ -287,6 +312,8 @@ static void settle(RoleOutput *o, const RoleFacts *f)
 
         if (m->state == ROLE_PASSIVE || m->state == ROLE_FAULT) {
                 m->state = idle_state(m, f);
+                if (f->maintenance)
+                        return; /* nothing started: see above */
                 /* With an arbiter a lost peer is safe to replace: the key decides. So a node
                  * that fenced, or lost a race, keeps trying while the peer stays away. */
                 if (f->arbiter && m->state == ROLE_PASSIVE && !f->peer_connected && m->peer_seen &&
@@ -337,6 +364,10 @@ static void on_peer_lost(RoleOutput *o, const RoleFacts *f)
                 o->message = "peer lost while serving";
                 return;
         }
+        if (f->maintenance) {
+                o->message = "peer lost: maintenance mode, not taking over";
+                return;
+        }
         if (!m->peer_seen) {
                 o->message = "peer lost, but never seen since start: staying passive";
                 return;
@@ -377,6 +408,8 @@ static void on_quiesce(RoleOutput *o, const RoleFacts *f)
 {
         RoleMachine *m = &o->machine;
 
+        if (f->maintenance)
+                return refuse(o, "maintenance mode: run 'vacataire-ctl maintenance off' first");
         if (m->op != ROLE_OP_NONE)
                 return refuse(o, "a handover is already in progress");
         if (!role_state_is_serving(m->state))
@@ -395,6 +428,8 @@ static void on_takeover(RoleOutput *o, const RoleFacts *f)
 {
         RoleMachine *m = &o->machine;
 
+        if (f->maintenance)
+                return refuse(o, "maintenance mode: run 'vacataire-ctl maintenance off' first");
         if (m->op != ROLE_OP_NONE)
                 return refuse(o, "an operation is already in progress");
         if (role_state_is_serving(m->state))
@@ -425,6 +460,11 @@ static void on_peer_take(RoleOutput *o, const RoleFacts *f)
         }
         if (m->op == ROLE_OP_START_FOR_PEER)
                 return;
+        if (f->maintenance) {
+                o->actions |= ROLE_ACTION_SEND_TAKE_FAILED;
+                o->message = "cannot take over: maintenance mode";
+                return;
+        }
         if ((m->op != ROLE_OP_NONE && m->op != ROLE_OP_REQUEST_RELEASE) ||
             (m->state != ROLE_PASSIVE && m->state != ROLE_FAULT)) {
                 o->actions |= ROLE_ACTION_SEND_TAKE_FAILED;
@@ -479,6 +519,16 @@ static void on_started(RoleOutput *o, const RoleFacts *f, bool ok)
         RoleMachine *m = &o->machine;
         RoleOp op = m->op;
 
+        if (op == ROLE_OP_LOCAL_RESTART) {
+                /* Serving either way: on failure the steady-state rules hand over (or degrade),
+                 * as they would have without a restart. */
+                m->op = ROLE_OP_NONE;
+                m->state = serving_state(m, f);
+                o->message = ok ? "services restarted in place" : "restart in place failed";
+                if (!ok)
+                        o->actions |= ROLE_ACTION_ALERT;
+                return;
+        }
         if (op != ROLE_OP_START && op != ROLE_OP_START_FOR_PEER && op != ROLE_OP_RESTART)
                 return;
         if (!ok) {
@@ -624,7 +674,8 @@ RoleOutput role_step(const RoleMachine *in, const RoleFacts *f, RoleEvent event)
                 break;
         case ROLE_EVENT_INIT_DEAD:
                 if (m->op == ROLE_OP_NONE && m->state == ROLE_PASSIVE && !m->peer_seen &&
-                    !f->peer_connected && !f->peer_misconfigured && role_is_candidate(m, f))
+                    !f->maintenance && !f->peer_connected && !f->peer_misconfigured &&
+                    role_is_candidate(m, f))
                         begin_start(&o, f, ROLE_OP_START, "no peer within init_dead: starting");
                 break;
         case ROLE_EVENT_PEER_STATE:
@@ -672,7 +723,10 @@ RoleOutput role_step(const RoleMachine *in, const RoleFacts *f, RoleEvent event)
                 }
                 break;
         case ROLE_EVENT_PEER_RELEASE:
-                if (role_state_is_serving(m->state) && m->op == ROLE_OP_NONE)
+                if (f->maintenance) {
+                        o.actions |= ROLE_ACTION_SEND_RELEASE_REFUSED;
+                        o.message = "maintenance mode";
+                } else if (role_state_is_serving(m->state) && m->op == ROLE_OP_NONE)
                         begin_handover(&o, f, true, "the peer asks for the services: handing over");
                 else {
                         o.actions |= ROLE_ACTION_SEND_RELEASE_REFUSED;

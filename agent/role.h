@@ -35,6 +35,7 @@ typedef enum RoleOp {
         ROLE_OP_BOOT_ADOPT,      /* arbiter: services ran at restart; is the key still ours? */
         ROLE_OP_FENCE, /* arbiter: serving without the key: stop, then kill, before the lease
                           can expire */
+        ROLE_OP_LOCAL_RESTART, /* a check fails while serving: restarting services in place */
         _ROLE_OP_MAX,
 } RoleOp;
 
@@ -83,6 +84,7 @@ enum {
         ROLE_FLAG_BUSY = 1 << 3,        /* an operation is in flight (no election meanwhile) */
         ROLE_FLAG_HANDED_OVER = 1 << 4,
         ROLE_FLAG_FAILED_OVER = 1 << 5, /* handed over because its own check failed */
+        ROLE_FLAG_MAINTENANCE = 1 << 6, /* maintenance mode set on the sender (by an operator) */
 };
 
 /* Everything the machine remembers. Persisted part: serving (state active/degraded), epoch,
@@ -121,8 +123,10 @@ typedef struct RoleFacts {
         RoleState peer_state;
         uint8_t peer_flags;
         uint64_t peer_epoch;
-        bool arbiter;  /* an arbiter is configured: serving requires its key */
-        bool key_held; /* we hold the key and its lease is confirmed alive */
+        bool arbiter;           /* an arbiter is configured: serving requires its key */
+        bool key_held;          /* we hold the key and its lease is confirmed alive */
+        bool maintenance;       /* this node or the peer is in maintenance: start, stop nothing */
+        bool restart_available; /* a service may still be restarted in place (restarts) */
 } RoleFacts;
 
 enum {
@@ -143,6 +147,7 @@ enum {
         ROLE_ACTION_ADOPT_KEY = 1 << 14,   /* arbiter: one look: is the key ours, or free? */
         ROLE_ACTION_CANCEL_KEY = 1 << 15,  /* arbiter: stop trying to take the key */
         ROLE_ACTION_FENCE = 1 << 16, /* stop the services, killing them before the lease ends */
+        ROLE_ACTION_RESTART_SERVICES = 1 << 17, /* restart in place those that allow it */
 };
 
 typedef struct RoleOutput {

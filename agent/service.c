@@ -72,6 +72,7 @@ struct ServiceSet {
 
         ServiceSetDone done;
         void *userdata;
+        bool *only; /* service_set_only(): the next start or stop skips the others */
 };
 
 static char *free_string(char *p)
@@ -149,6 +150,7 @@ ServiceSet *service_set_free(ServiceSet *s)
         for (size_t i = 0; i < s->n_services; i++)
                 service_done(&s->services[i]);
         free(s->services);
+        free(s->only);
         unit_manager_free(s->units);
         sd_event_unref(s->event);
         free(s);
@@ -185,6 +187,8 @@ static void service_set_reset_operation(ServiceSet *s)
         s->message = free_string(s->message);
         s->rollback_failure = free_string(s->rollback_failure);
         s->operation = SERVICE_OPERATION_NONE;
+        free(s->only);
+        s->only = NULL;
         s->done = NULL;
         s->userdata = NULL;
 }
@@ -545,6 +549,11 @@ static void service_set_start_next(ServiceSet *s)
 
         svc = &s->services[s->current];
         s->attempt = 0;
+        if (s->only && !s->only[s->current]) {
+                s->current++;
+                service_set_start_next(s);
+                return;
+        }
         if (!svc->unit && !svc->start_command) {
                 service_set_start_failed(s, -EINVAL, "start failed: no start command");
                 return;
@@ -707,6 +716,8 @@ static void service_set_stop_next(ServiceSet *s)
                 _cleanup_free_ char *reason = NULL;
                 Service *svc = &s->services[--s->current];
 
+                if (s->only && !s->only[s->current])
+                        continue;
                 service_set_state_internal(svc, SERVICE_STOPPING, LOG_INFO, NULL);
                 r = (svc->unit || svc->stop_command)
                         ? service_set_act(s, SERVICE_ACTION_STOP, &reason)
@@ -889,6 +900,21 @@ void service_set_cancel(ServiceSet *s)
 bool service_set_busy(const ServiceSet *s)
 {
         return s && s->operation != SERVICE_OPERATION_NONE;
+}
+
+int service_set_only(ServiceSet *s, const bool *which)
+{
+        if (service_set_busy(s))
+                return -EBUSY;
+        free(s->only);
+        s->only = NULL;
+        if (!which || s->n_services == 0)
+                return 0;
+        s->only = malloc(s->n_services * sizeof(bool));
+        if (!s->only)
+                return -ENOMEM;
+        memcpy(s->only, which, s->n_services * sizeof(bool));
+        return 0;
 }
 
 size_t service_set_count(const ServiceSet *s)

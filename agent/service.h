@@ -48,6 +48,10 @@ int service_set_fence(ServiceSet *s, usec_t stop_timeout, ServiceSetDone done, v
 int service_set_probe(ServiceSet *s, ServiceSetDone done, void *userdata);
 /* Cancels the running operation without calling done (shutdown). */
 void service_set_cancel(ServiceSet *s);
+/* Restricts the next start or stop to the services with which[i] set (an array of
+ * service_set_count() entries, copied; NULL: all): a restart in place of some of them. Cleared
+ * when that operation ends. -EBUSY while an operation runs. */
+int service_set_only(ServiceSet *s, const bool *which);
 bool service_set_busy(const ServiceSet *s);
 
 size_t service_set_count(const ServiceSet *s);

@@ -8,7 +8,8 @@ build=(cmake gcc make pkg-config libconfig-dev libsystemd-dev libcurl4-openssl-d
        libjson-c-dev)
 test=(libcmocka-dev busybox curl python3 haproxy iproute2 dbus systemd procps groff-base dpkg-dev
       clang libclang-rt-14-dev valgrind openssl util-linux passwd etcd-server etcd-client file binutils
-      lintian bash-completion monitoring-plugins-basic monitoring-plugins-standard redis-server)
+      lintian bash-completion monitoring-plugins-basic monitoring-plugins-standard redis-server
+      prometheus)
 demo=(busybox curl python3 haproxy iproute2 procps)
 
 case "${1:-test}" in

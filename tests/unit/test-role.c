@@ -32,13 +32,16 @@
 #define ADOPT     ROLE_ACTION_ADOPT_KEY
 #define CANCEL    ROLE_ACTION_CANCEL_KEY
 #define FENCE     ROLE_ACTION_FENCE
+#define RESTART   ROLE_ACTION_RESTART_SERVICES
 
 /* Facts: zero means home master, on_peer_loss takeover, break-before-make, no peer. */
-#define STANDBY .home = HOME_ROLE_STANDBY
-#define MBB     .handover = HANDOVER_MAKE_BEFORE_BREAK
-#define STAY    .on_peer_loss = PEER_LOSS_STAY
-#define FAILING .checks_failing = true
-#define SICK    .always_failing = true, .checks_failing = true
+#define STANDBY  .home = HOME_ROLE_STANDBY
+#define MBB      .handover = HANDOVER_MAKE_BEFORE_BREAK
+#define STAY     .on_peer_loss = PEER_LOSS_STAY
+#define FAILING  .checks_failing = true
+#define MAINT    .maintenance = true
+#define RESTARTS .restart_available = true
+#define SICK     .always_failing = true, .checks_failing = true
 #define PEER(s, fl, e)                                                                             \
         .peer_connected = true, .peer_state = ROLE_##s, .peer_flags = (fl), .peer_epoch = (e)
 /* An arbiter is configured; KEY: we hold its key. */
@@ -327,8 +330,8 @@ static const Row rows[] = {
         PEER_LOST, STARTING, START, 3, 0, ACQUIRE | ALERT),
     ROW("arbiter: key acquired, start", IN(STARTING, START, 3, .awaiting_key = 1), F(KEY),
         KEY_ACQUIRED, STARTING, START, 3, 0, START),
-    ROW("arbiter: key acquired for nothing: ignored", IN(PASSIVE, NONE, 3), F(STANDBY, KEY, PEER_OK),
-        KEY_ACQUIRED, PASSIVE, NONE, 3, 0, 0),
+    ROW("arbiter: key acquired for nothing: ignored", IN(PASSIVE, NONE, 3),
+        F(STANDBY, KEY, PEER_OK), KEY_ACQUIRED, PASSIVE, NONE, 3, 0, 0),
     ROW("arbiter: peer serves again while we wait: give up",
         IN(STARTING, START, 3, .awaiting_key = 1, .peer_seen = 1), F(ARB, PEER(ACTIVE, H, 2)),
         PEER_STATE, PASSIVE, NONE, 3, 0, CANCEL),
@@ -376,6 +379,57 @@ static const Row rows[] = {
         NONE, 1, 0, 0),
     ROW("fault, host check passes: passive", IN(FAULT, NONE, 1), F(), CHECKS_CHANGED, PASSIVE, NONE,
         1, 0, 0),
+    /* Maintenance: nothing started, stopped, restarted or handed over */
+    ROW("maintenance: check fails while active: degraded, no handover", IN(ACTIVE, NONE, 1),
+        F(MAINT, FAILING, PEER_OK), CHECKS_CHANGED, DEGRADED, NONE, 1, 0, ALERT),
+    ROW("maintenance: no restart in place either", IN(ACTIVE, NONE, 1),
+        F(MAINT, FAILING, RESTARTS, PEER_OK), CHECKS_CHANGED, DEGRADED, NONE, 1, 0, ALERT),
+    ROW("maintenance: checks pass again: active", IN(DEGRADED, NONE, 1), F(MAINT, PEER_OK),
+        CHECKS_CHANGED, ACTIVE, NONE, 1, 0, 0),
+    ROW("maintenance: peer lost while passive: no takeover", IN(PASSIVE, NONE, 1, .peer_seen = 1),
+        F(MAINT), PEER_LOST, PASSIVE, NONE, 1, 0, ALERT),
+    ROW("maintenance: no start at init_dead", IN(PASSIVE, NONE, 0), F(MAINT), INIT_DEAD, PASSIVE,
+        NONE, 0, 0, 0),
+    ROW("maintenance: passive master does not start beside a passive peer", IN(PASSIVE, NONE, 0),
+        F(MAINT, PEER_OK), PEER_STATE, PASSIVE, NONE, 0, 0, 0),
+    ROW("maintenance: both active, no election", IN(ACTIVE, NONE, 1), F(MAINT, PEER(ACTIVE, H, 5)),
+        PEER_STATE, ACTIVE, NONE, 1, 0, 0),
+    ROW("maintenance: quiesce refused", IN(ACTIVE, NONE, 1), F(MAINT, PEER_OK), QUIESCE, ACTIVE,
+        NONE, 1, 0, ERR),
+    ROW("maintenance: takeover refused", IN(PASSIVE, NONE, 1), F(MAINT, PEER(ACTIVE, H, 1)),
+        TAKEOVER, PASSIVE, NONE, 1, 0, ERR),
+    ROW("maintenance: peer's TAKE refused", IN(PASSIVE, NONE, 1),
+        F(MAINT, PEER(STOPPING, H | B, 1)), PEER_TAKE, PASSIVE, NONE, 1, 0, TAKE_FAIL),
+    ROW("maintenance: peer's RELEASE refused", IN(ACTIVE, NONE, 1), F(MAINT, PEER_OK), PEER_RELEASE,
+        ACTIVE, NONE, 1, 0, REFUSED),
+    ROW("maintenance: re-adopts running services at boot",
+        IN(PASSIVE, BOOT_PROBE, 3, .saved_active = 1), F(MAINT), PROBE_RUNNING, ACTIVE, NONE, 3, 0,
+        0),
+    ROW("maintenance: arbiter key lost, peer away: still fences", IN(ACTIVE, NONE, 1),
+        F(MAINT, ARB), CHECKS_CHANGED, STOPPING, FENCE, 1, 0, FENCE | ALERT),
+    ROW("maintenance: arbiter, peer lost: no takeover", IN(PASSIVE, NONE, 1, .peer_seen = 1),
+        F(MAINT, ARB), CHECKS_CHANGED, PASSIVE, NONE, 1, 0, 0),
+    ROW("maintenance: a handover in flight still completes", IN(STOPPING, HANDOVER_WAIT_PEER, 1),
+        F(MAINT, PEER_OK), PEER_TAKE_DONE, PASSIVE, NONE, 1, 1, 0),
+
+    /* Local recovery: restarts = N; restart_window = S */
+    ROW("check fails, restart budget left: restart in place, not handover", IN(ACTIVE, NONE, 1),
+        F(FAILING, RESTARTS, PEER_OK), CHECKS_CHANGED, ACTIVE, LOCAL_RESTART, 1, 0,
+        RESTART | ALERT),
+    ROW("check fails, no peer, budget left: restart in place", IN(ACTIVE, NONE, 1),
+        F(FAILING, RESTARTS), CHECKS_CHANGED, ACTIVE, LOCAL_RESTART, 1, 0, RESTART | ALERT),
+    ROW("restarted: active again", IN(ACTIVE, LOCAL_RESTART, 1), F(PEER_OK), SERVICES_STARTED,
+        ACTIVE, NONE, 1, 0, 0),
+    ROW("restart failed, budget spent: hand over", IN(ACTIVE, LOCAL_RESTART, 1),
+        F(FAILING, PEER_OK), SERVICES_START_FAILED, STOPPING, HANDOVER_STOP, 1, 0, STOP | ALERT),
+    ROW("budget spent: check fails: hand over", IN(ACTIVE, NONE, 1), F(FAILING, PEER_OK),
+        CHECKS_CHANGED, STOPPING, HANDOVER_STOP, 1, 0, STOP),
+    ROW("restarting: peer lost, carry on", IN(ACTIVE, LOCAL_RESTART, 1), F(FAILING), PEER_LOST,
+        ACTIVE, LOCAL_RESTART, 1, 0, 0),
+    ROW("restarting: quiesce refused", IN(ACTIVE, LOCAL_RESTART, 1), F(PEER_OK), QUIESCE, ACTIVE,
+        LOCAL_RESTART, 1, 0, ERR),
+    ROW("restarting: passive node ignores restart budget", IN(PASSIVE, NONE, 1),
+        F(STANDBY, RESTARTS, PEER(ACTIVE, H, 1)), CHECKS_CHANGED, PASSIVE, NONE, 1, 0, 0),
 };
 
 static void test_rows(void **state)
