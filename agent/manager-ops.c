@@ -91,6 +91,11 @@ void manager_ops_free(Manager *m)
 
 static void first_failing_check(Manager *m, Cause *ret)
 {
+        if (m->service_died && role_state_is_serving(m->machine.state)) {
+                cause_set(ret, CAUSE_SERVICE, NULL, m->service_died);
+                return;
+        }
+
         for (size_t i = 0; i < m->n_checks; i++)
                 if (check_get_status(m->checks[i]) == CHECK_STATUS_FAILING) {
                         cause_set(ret, CAUSE_CHECK, check_get_config(m->checks[i])->name,
@@ -317,8 +322,12 @@ static void restart_started(ServiceSet *s, int result, const char *message, void
         m->service_op_started = 0;
         if (result < 0)
                 log_error("Restart in place failed: %s", message ?: "unknown error");
-        else
+        else {
+                free(m->service_died);
+                m->service_died = NULL;
+                (void)service_watch_arm(m->service_watch, s);
                 restart_reset_checks(m);
+        }
         manager_dispatch(m, result < 0 ? ROLE_EVENT_SERVICES_START_FAILED
                                        : ROLE_EVENT_SERVICES_STARTED);
 }

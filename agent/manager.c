@@ -210,7 +210,9 @@ static void on_service_died(ServiceWatch *w, const char *service, const char *wh
         m->service_died = strdup_printf("service %s died (%s)", service, why);
         if (!m->service_died)
                 m->service_died = strdup("a service died");
-        manager_dispatch(m, ROLE_EVENT_CHECKS_CHANGED);
+        Cause cause;
+        cause_set(&cause, CAUSE_SERVICE, NULL, m->service_died);
+        manager_dispatch_cause(m, ROLE_EVENT_CHECKS_CHANGED, &cause);
 }
 
 static void services_stopped(ServiceSet *s, int result, const char *message, void *userdata)
