@@ -620,8 +620,10 @@ static void world_step(World *w)
                 dispatch(w, n, ROLE_EVENT_CHECKS_CHANGED);
         } else if (r < 90)
                 operator(w, n, ROLE_EVENT_QUIESCE);
-        else if (r < 94)
+        else if (r < 93)
                 operator(w, n, ROLE_EVENT_TAKEOVER);
+        else if (r < 94)
+                operator(w, n, ROLE_EVENT_CLEAR);
         else if (r < 95)
                 restart(w, n);
         /* else: nothing happens */
