@@ -186,7 +186,7 @@ static void test_event_queue(void **state)
         for (unsigned i = 0; i < MANAGER_EVENT_QUEUE_MAX + 5; i++)
                 manager_dispatch(m, ROLE_EVENT_CHECKS_CHANGED);
         assert_int_equal(m->queue_len, MANAGER_EVENT_QUEUE_MAX);
-        assert_int_equal(m->queue[0], ROLE_EVENT_INIT_DEAD);
+        assert_int_equal(m->queue[0].event, ROLE_EVENT_INIT_DEAD);
 
         /* The event handled now comes first, then the queue in order: the init_dead start
          * happens, once, and the CHECKS_CHANGED behind it change nothing more. */
