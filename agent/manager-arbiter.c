@@ -217,8 +217,9 @@ void manager_arbiter_sync(Manager *m)
             (arbiter_holds(m->arbiter) || arbiter_acquiring(m->arbiter)))
                 (void)arbiter_release(m->arbiter, NULL, NULL);
         /* Failsafe: serving on the peer's word; take the key back as soon as etcd answers. */
-        if (role_state_is_serving(s) && !arbiter_holds(m->arbiter) &&
-            !arbiter_acquiring(m->arbiter))
+        ArbiterStatus st;
+        arbiter_get_status(m->arbiter, &st);
+        if (role_state_is_serving(s) && st.phase == ARBITER_OBSERVING)
                 (void)arbiter_acquire(m->arbiter, m->machine.epoch, false, false);
         manager_fence_update(m);
 }

@@ -46,7 +46,7 @@ ve_start() { # ve_start HOST: (re)starts HOST's member, keeping its data
                 --listen-client-urls "http://$ip:2379,http://127.0.0.1:2379" \
                 --advertise-client-urls "http://$ip:2379" --initial-cluster "$(ve_cluster)" \
                 --initial-cluster-state "$state" --initial-cluster-token "$VN" \
-                --heartbeat-interval 100 --election-timeout 500 >>"$VC_TMP/etcd-$h.log" 2>&1 &
+                --heartbeat-interval 100 --election-timeout 500 --pre-vote >>"$VC_TMP/etcd-$h.log" 2>&1 &
         VE_PID[$h]=$!
 }
 
