@@ -25,6 +25,10 @@ struct ServiceWatch {
         void *userdata;
         Watched *watched;
         size_t n_watched;
+        /* A death is reported from a defer source, never from inside the pidfd or D-Bus match
+         * callback that saw it: the report may disarm, which frees that source or slot. */
+        sd_event_source *report_source;
+        char *report_name, *report_why;
 };
 
 bool service_watch_state_is_death(const char *state)
@@ -70,6 +74,12 @@ int service_watch_find_group(const char *proc, pid_t pgid, pid_t *pids, size_t m
         return (int)n;
 }
 
+static char *mfree_string(char *p)
+{
+        free(p);
+        return NULL;
+}
+
 static void watched_done(Watched *x)
 {
         x->slot = sd_bus_slot_unref(x->slot);
@@ -77,6 +87,17 @@ static void watched_done(Watched *x)
                 x->pidfds[i] = sd_event_source_disable_unref(x->pidfds[i]);
         free(x->name);
         *x = (Watched){};
+}
+
+static int on_report(sd_event_source *s, void *userdata)
+{
+        ServiceWatch *w = userdata;
+        _cleanup_free_ char *name = TAKE_PTR(w->report_name), *why = TAKE_PTR(w->report_why);
+
+        w->report_source = sd_event_source_unref(w->report_source);
+        if (name)
+                w->fn(w, name, why ? why : "died", w->userdata);
+        return 0;
 }
 
 static void watched_report(Watched *x, const char *why)
@@ -87,8 +108,15 @@ static void watched_report(Watched *x, const char *why)
                 return;
         x->reported = true;
         log_warning("%s: died (%s), seen as it happened", x->name, why);
-        /* The callback may disarm, which frees x: nothing of it is used after. */
-        w->fn(w, x->name, why, w->userdata);
+        if (w->report_source)
+                return; /* one report is enough to hand over */
+        w->report_name = strdup(x->name);
+        w->report_why = strdup(why);
+        if (!w->report_name || sd_event_add_defer(w->event, &w->report_source, on_report, w) < 0) {
+                w->report_name = mfree_string(w->report_name);
+                w->report_why = mfree_string(w->report_why);
+                log_oom();
+        }
 }
 
 static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -190,6 +218,9 @@ void service_watch_disarm(ServiceWatch *w)
 {
         if (!w)
                 return;
+        w->report_source = sd_event_source_disable_unref(w->report_source);
+        w->report_name = mfree_string(w->report_name);
+        w->report_why = mfree_string(w->report_why);
         for (size_t i = 0; i < w->n_watched; i++)
                 watched_done(&w->watched[i]);
         free(w->watched);
