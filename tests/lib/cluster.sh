@@ -187,7 +187,7 @@ checks = (
 services = (
   ${VC_EXTRA_SERVICES_BEFORE:-}
   { name = "web"; start = "$d/service-start"; stop = "$d/service-stop"; status = "$d/service-status";
-    timeout = ${VC_SERVICE_TIMEOUT:-10.0}; start_retries = ${VC_START_RETRIES:-1}; }
+    timeout = ${VC_SERVICE_TIMEOUT:-10.0}; start_retries = ${VC_START_RETRIES:-1}; ${VC_SERVICE_EXTRA:-} }
   ${VC_EXTRA_SERVICES_AFTER:-}
 );
 $*
