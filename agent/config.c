@@ -242,6 +242,23 @@ static void parse_lb(ConfigParser *p, Config *c)
         (void)conf_read_name(p, lb, "server", false, &c->lb_server);
 }
 
+static void parse_webhook(ConfigParser *p, Config *c)
+{
+        const config_setting_t *webhook = NULL;
+        double timeout = 5.0;
+
+        c->webhook_timeout = usec_from_seconds(timeout);
+        if (conf_read_group(p, p->root, "webhook", false, &webhook) <= 0)
+                return;
+        conf_check_known(p, webhook, (const char *const[]){"url", "timeout", NULL});
+        if (conf_read_string(p, webhook, "url", true, &c->webhook_url) > 0 &&
+            strncmp(c->webhook_url, "http://", 7) != 0 &&
+            strncmp(c->webhook_url, "https://", 8) != 0)
+                conf_error_key(p, webhook, "url", "must start with http:// or https://");
+        if (conf_read_seconds(p, webhook, "timeout", 0, false, 300, &timeout) > 0)
+                c->webhook_timeout = usec_from_seconds(timeout);
+}
+
 static void parse_control_group(ConfigParser *p, Config *c)
 {
         const config_setting_t *group;
@@ -268,7 +285,7 @@ static void parse_top_level(ConfigParser *p, Config *c)
                          (const char *const[]){
                              "node", "peer", "auth", "timers", "failover", "health", "plugin_dir",
                              "state_dir", "control_socket", "systemd_bus", "checks", "services",
-                             "notify", "lb", "arbiter", "control_group", NULL});
+                             "notify", "lb", "arbiter", "control_group", "webhook", NULL});
         parse_node_and_peer(p, c);
         parse_timers_and_failover(p, c);
 
@@ -290,6 +307,7 @@ static void parse_top_level(ConfigParser *p, Config *c)
         (void)conf_read_command(p, p->root, "notify", false, &c->notify);
         parse_lb(p, c);
         parse_control_group(p, c);
+        parse_webhook(p, c);
 
         /* After plugin_dir: check plugin paths are resolved against it. */
         (void)conf_parse_checks(p, c);

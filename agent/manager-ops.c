@@ -5,7 +5,9 @@
 
 #include "log.h"
 #include "manager.h"
+#include "json.h"
 #include "notify.h"
+#include "webhook.h"
 
 /* journalctl MESSAGE_ID=...: documented in vacataire(8). */
 #define MESSAGE_ID_STATE_CHANGE "a3c1f0b6d2e84f5c9b7d10e2f4a6c8e1"
@@ -85,6 +87,7 @@ int manager_ops_init(Manager *m)
 void manager_ops_free(Manager *m)
 {
         m->history = history_free(m->history);
+        m->webhook = webhook_free(m->webhook);
         m->restart_which = mfree(m->restart_which);
         restart_logs_free(m);
 }
@@ -158,6 +161,53 @@ bool manager_in_maintenance(const Manager *m)
                                   (m->peer_flags & ROLE_FLAG_MAINTENANCE));
 }
 
+/* The webhook body: "text" is what chat tools (Slack, Mattermost, Rocket.Chat, Teams' incoming
+ * webhooks) show; the other fields are the same facts for machines. */
+static void manager_post_webhook(Manager *m, RoleState old_state, RoleState new_state,
+                                 const char *reason, const Cause *cause, const char *line)
+{
+        _cleanup_(json_writer_done) JsonWriter w = {};
+        _cleanup_free_ char *body = NULL, *text = NULL;
+        usec_t now = now_usec(CLOCK_REALTIME);
+        char when[64];
+        time_t sec = (time_t)(now / USEC_PER_SEC);
+        struct tm tm;
+        int r;
+
+        if (!m->config->webhook_url)
+                return;
+        if (!m->webhook && webhook_new(m->event, &m->webhook) < 0) {
+                log_warning("Cannot set up the webhook client");
+                return;
+        }
+        if (!gmtime_r(&sec, &tm) || strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                snprintf(when, sizeof(when), "%llu", (unsigned long long)sec);
+        text = strdup_printf("vacataire %s: %s", m->config->node_name, line);
+        if (!text || json_writer_open(&w) < 0)
+                return (void)log_oom();
+        json_begin_object(&w, NULL);
+        json_add_string(&w, "text", text);
+        json_add_string(&w, "node", m->config->node_name);
+        json_add_string(&w, "peer", m->config->peer_name);
+        json_add_string(&w, "state", role_state_to_string(new_state));
+        json_add_string(&w, "previous_state", role_state_to_string(old_state));
+        json_add_uint(&w, "epoch", m->machine.epoch);
+        json_add_string(&w, "reason", reason);
+        json_add_string(&w, "cause", cause_kind_to_string(cause->kind));
+        if (cause->check[0])
+                json_add_string(&w, "check", cause->check);
+        else
+                json_add_null(&w, "check");
+        json_add_string(&w, "message", cause->message);
+        json_add_bool(&w, "maintenance", manager_in_maintenance(m));
+        json_add_string(&w, "time", when);
+        json_end_object(&w);
+        r = json_writer_finish(&w, &body);
+        if (r < 0)
+                return (void)log_oom();
+        (void)webhook_post(m->webhook, m->config->webhook_url, m->config->webhook_timeout, body);
+}
+
 /* The journal fields, notify environment and webhook of one recorded event. */
 static void manager_announce(Manager *m, const char *message_id, RoleState old_state,
                              RoleState new_state, const char *reason, const Cause *cause, int level,
@@ -187,6 +237,7 @@ static void manager_announce(Manager *m, const char *message_id, RoleState old_s
                                                role_state_to_string(old_state), m->machine.epoch,
                                                reason, extra);
         }
+        manager_post_webhook(m, old_state, new_state, reason, cause, line);
 }
 
 static void manager_add_history(Manager *m, RoleState old_state, RoleState new_state,

@@ -127,6 +127,7 @@ typedef struct Manager {
         size_t n_restart_logs;
         bool restart_in_flight;
         bool *restart_which;       /* the services the restart in flight is for */
+        struct Webhook *webhook;   /* made on the first post */
         usec_t service_op_started; /* CLOCK_MONOTONIC: start of the running service operation */
 
         /* Counters for /metrics (metrics.c). */
