@@ -193,7 +193,7 @@ static int state_parse_slot(char *slot, SavedState *ret, uint64_t *ret_sequence,
 static int state_parse_slots(char *data, SavedState *ret, int *ret_slot, uint64_t *ret_sequence,
                              char **ret_reason)
 {
-        _cleanup_free_ char *why[2] = {};
+        char *why[2] = {};
         SavedState s[2];
         uint64_t sequence[2] = {};
         int r[2], best = -1;
@@ -206,16 +206,21 @@ static int state_parse_slots(char *data, SavedState *ret, int *ret_slot, uint64_
                         best = i;
         }
         if (best < 0) {
-                if (r[0] > 0 && r[1] > 0)
-                        return -ENOENT;
+                int k = -ENOENT;
                 if (r[0] < 0 && r[1] < 0)
-                        return bad(ret_reason,
-                                   strdup_printf("both slots damaged: %s; %s", why[0], why[1]));
-                return bad(ret_reason, TAKE_PTR(why[r[0] < 0 ? 0 : 1]));
+                        k = bad(ret_reason,
+                                strdup_printf("both slots damaged: %s; %s", why[0], why[1]));
+                else if (r[0] < 0 || r[1] < 0)
+                        k = bad(ret_reason, strdup(why[r[0] < 0 ? 0 : 1]));
+                free(why[0]);
+                free(why[1]);
+                return k;
         }
         if (r[1 - best] < 0 && ret_reason)
                 *ret_reason = strdup_printf("slot %d damaged (%s), slot %d used", 1 - best,
                                             why[1 - best], best);
+        free(why[0]);
+        free(why[1]);
         *ret = s[best];
         *ret_slot = best;
         *ret_sequence = sequence[best];
