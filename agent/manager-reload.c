@@ -72,8 +72,7 @@ static Check *take_matching_check(Manager *m, const ConfigCheck *cfg)
         return NULL;
 }
 
-/* Ends the reload in flight: the request learns the outcome, systemd that we are done. */
-static void reload_end(Manager *m, bool ok, const char *message)
+static void reload_drop(Manager *m, bool ok, const char *message)
 {
         m->reload_loader = check_loader_free(m->reload_loader);
         m->reload_config = config_unref(m->reload_config);
@@ -81,6 +80,12 @@ static void reload_end(Manager *m, bool ok, const char *message)
                 control_request_reply(m->reload_request, ok, message);
                 m->reload_request = NULL;
         }
+}
+
+/* Ends the reload in flight: the request learns the outcome, systemd that we are done. */
+static void reload_end(Manager *m, bool ok, const char *message)
+{
+        reload_drop(m, ok, message);
         sd_notify(false, "READY=1");
 }
 
@@ -94,8 +99,9 @@ static void reload_refuse(Manager *m, const char *fmt, const char *arg)
 
 void manager_reload_cancel(Manager *m, const char *why)
 {
+        /* At exit: no READY=1 after STOPPING=1. */
         if (m->reload_config)
-                reload_end(m, false, why);
+                reload_drop(m, false, why);
 }
 
 /* Every new or changed check has loaded: swap them in with the rest of the configuration. */
