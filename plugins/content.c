@@ -130,28 +130,20 @@ static void format_status(const struct content *c, char *buf, size_t size)
         }
 }
 
-static int content_run(void *userdata, char *msg, size_t msg_size)
+/* A '|' would start the perfdata (vacataire-plugin.h): none in the text, whatever the URL or
+ * expect hold. */
+static void no_bars(char *s)
 {
-        struct content *c = userdata;
+        for (; *s; s++)
+                if (*s == '|')
+                        *s = '/';
+}
+
+/* The verdict on an answer that arrived, its message in msg. */
+static int judge(struct content *c, long status, char *msg, size_t msg_size)
+{
         char expected[128];
-        long status = 0;
-        CURLcode code;
 
-        c->received = 0;
-        c->too_long = c->found = c->stopped = false;
-        c->tail_size = 0;
-        c->curl_error[0] = 0;
-        code = curl_easy_perform(c->curl);
-        (void)curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-
-        if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && (c->too_long || c->stopped))) {
-                const char *text = c->curl_error[0] ? c->curl_error : curl_easy_strerror(code);
-                if (code == CURLE_OPERATION_TIMEDOUT)
-                        snprintf(msg, msg_size, "timed out after %.1f s: %s", c->timeout, text);
-                else
-                        snprintf(msg, msg_size, "%s", text);
-                return VACATAIRE_CRITICAL;
-        }
         if (!status_ok(c, status)) {
                 format_status(c, expected, sizeof(expected));
                 snprintf(msg, msg_size, "status %ld, expected %s", status, expected);
@@ -184,6 +176,42 @@ static int content_run(void *userdata, char *msg, size_t msg_size)
         else
                 snprintf(msg, msg_size, "OK: status %ld", status);
         return VACATAIRE_OK;
+}
+
+static int content_run(void *userdata, char *msg, size_t msg_size)
+{
+        struct content *c = userdata;
+        long status = 0;
+        curl_off_t took = 0;
+        size_t k;
+        int r;
+        CURLcode code;
+
+        c->received = 0;
+        c->too_long = c->found = c->stopped = false;
+        c->tail_size = 0;
+        c->curl_error[0] = 0;
+        code = curl_easy_perform(c->curl);
+        (void)curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+
+        if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && (c->too_long || c->stopped))) {
+                const char *text = c->curl_error[0] ? c->curl_error : curl_easy_strerror(code);
+                if (code == CURLE_OPERATION_TIMEDOUT)
+                        snprintf(msg, msg_size, "timed out after %.1f s: %s", c->timeout, text);
+                else
+                        snprintf(msg, msg_size, "%s", text);
+                no_bars(msg);
+                return VACATAIRE_CRITICAL;
+        }
+        r = judge(c, status, msg, msg_size);
+        no_bars(msg);
+        /* As check_http says it: the time and size of the answer, after '|'. */
+        (void)curl_easy_getinfo(c->curl, CURLINFO_TOTAL_TIME_T, &took);
+        k = strlen(msg);
+        if (k + 1 < msg_size)
+                snprintf(msg + k, msg_size - k, "|time=%.6fs;;;0 size=%lluB;;;0",
+                         (double)took / 1e6, (unsigned long long)c->received);
+        return r;
 }
 
 static CURLcode curl_init_result = CURLE_OK;

@@ -62,6 +62,23 @@ static double now_seconds(void)
         return (double)now_usec(CLOCK_MONOTONIC) / (double)USEC_PER_SEC;
 }
 
+/* An answer that arrived carries its time and size as perfdata, kept here; msg keeps the rest. */
+static char last_perfdata[256];
+
+static void strip_perfdata(char *msg)
+{
+        char *bar = strchr(msg, '|');
+
+        last_perfdata[0] = 0;
+        if (!bar)
+                return;
+        snprintf(last_perfdata, sizeof(last_perfdata), "%s", bar + 1);
+        assert_memory_equal(last_perfdata, "time=", 5);
+        assert_non_null(strstr(last_perfdata, "s;;;0 size="));
+        assert_non_null(strstr(last_perfdata, "B;;;0"));
+        *bar = 0;
+}
+
 static int run_check(const struct vacataire_param *items, size_t n, double timeout, char *msg,
                      size_t msg_size)
 {
@@ -76,6 +93,7 @@ static int run_check(const struct vacataire_param *items, size_t n, double timeo
         msg[0] = 0;
         r = plugin->api->run(plugin_state, msg, msg_size);
         plugin->api->free(plugin_state);
+        strip_perfdata(msg);
         return r;
 }
 
@@ -113,6 +131,7 @@ static const char *url(const char *path)
 static void test_exact_length(void **state)
 {
         CHECK(VACATAIRE_OK, "OK: 1234 bytes", "/bytes/1234", 1234);
+        assert_non_null(strstr(last_perfdata, " size=1234B;;;0"));
         CHECK(VACATAIRE_OK, "OK: 0 bytes", "/bytes/0", 0);
         /* Without Content-Length the body runs to the end of the connection. */
         CHECK(VACATAIRE_OK, "OK: 1234 bytes", "/close/1234", 1234);
@@ -147,6 +166,7 @@ static void test_endless_body_stops_early(void **state)
 static void test_status(void **state)
 {
         CHECK(VACATAIRE_CRITICAL, "status 503, expected 200", "/status/503", 5);
+        assert_non_null(strstr(last_perfdata, " size=5B;;;0")); /* an answer, if the wrong one */
         CHECK(VACATAIRE_CRITICAL, "status 404, expected 200", "/nowhere", 5);
         CHECK(VACATAIRE_OK, "OK: 5 bytes", "/status/503", 5, INT("status", 503));
         CHECK(VACATAIRE_CRITICAL, "status 200, expected 204", "/bytes/0", 0, INT("status", 204));
@@ -214,6 +234,7 @@ static void test_closed_port(void **state)
         assert_memory_equal(msg, "Failed to connect to 127.0.0.1 port ",
                             strlen("Failed to connect to 127.0.0.1 port "));
         assert_non_null(strstr(msg, "Couldn't connect to server"));
+        assert_string_equal(last_perfdata, ""); /* no answer, no perfdata */
 }
 
 /* The same check state runs many times, each on a new connection. */
@@ -228,6 +249,7 @@ static void test_repeated_runs(void **state)
         assert_int_equal(plugin->api->configure(&params, 2.0, &plugin_state, err, sizeof(err)), 0);
         for (int i = 0; i < 20; i++) {
                 assert_int_equal(plugin->api->run(plugin_state, msg, sizeof(msg)), VACATAIRE_OK);
+                strip_perfdata(msg);
                 assert_string_equal(msg, "OK: 77 bytes");
         }
         plugin->api->free(plugin_state);
