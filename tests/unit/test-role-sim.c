@@ -423,6 +423,8 @@ static void boot(World *w, Node *n)
 /* The daemon dies and systemd starts it again: services stay as they are. */
 static void restart(World *w, Node *n)
 {
+        uint64_t epoch = n->m.epoch;
+
         trace(w, "%s restarts", n->name);
         if (n->op_pending) /* the control connection closes: "agent shutting down" */
                 answer_operator(w, n, false, "agent shutting down");
@@ -437,6 +439,9 @@ static void restart(World *w, Node *n)
                 n->peer_known = false;
         }
         boot(w, n);
+        /* The saved state carries the epoch over: it never goes back across a restart. */
+        SIM_ASSERT(w, n->m.epoch >= epoch, "%s: epoch %llu after a restart, %llu before", n->name,
+                   (unsigned long long)n->m.epoch, (unsigned long long)epoch);
 }
 
 static void service_done(World *w, Node *n)
