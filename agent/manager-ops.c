@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "arbiter.h"
 #include "json.h"
 #include "notify.h"
 #include "webhook.h"
@@ -474,6 +475,16 @@ int manager_format_health(Manager *m, char **ret)
         bool maintenance = manager_in_maintenance(m);
         usec_t seen = m->peer ? peer_last_seen(m->peer) : 0;
         const char *level = "OK";
+        ArbiterStatus arbiter = {};
+        bool arbiter_lost = false;
+
+        if (m->arbiter) {
+                arbiter_get_status(m->arbiter, &arbiter);
+                /* Unreachable, or serving without the key (failsafe): one more fault away from
+                 * a fence. */
+                arbiter_lost =
+                    !arbiter.reachable || (role_state_is_serving(state) && !arbiter.held_by_us);
+        }
 
         for (size_t i = 0; i < m->n_checks; i++)
                 if (check_get_status(m->checks[i]) == CHECK_STATUS_FAILING)
@@ -485,7 +496,7 @@ int manager_format_health(Manager *m, char **ret)
              peer_up && !role_state_is_serving(m->peer_state) && m->peer_state != ROLE_STARTING &&
              m->peer_state != ROLE_STOPPING))
                 level = "CRITICAL";
-        else if (state == ROLE_DEGRADED || !peer_up || maintenance || failing > 0)
+        else if (state == ROLE_DEGRADED || !peer_up || maintenance || failing > 0 || arbiter_lost)
                 level = "WARNING";
 
         f = open_memstream(&buf, &size);
@@ -502,6 +513,8 @@ int manager_format_health(Manager *m, char **ret)
                 fputs(", nobody serving", f);
         if (maintenance)
                 fprintf(f, ", maintenance (%s)", m->maintenance ? "set here" : "set on the peer");
+        if (arbiter_lost)
+                fprintf(f, ", arbiter %s", !arbiter.reachable ? "unreachable" : "key not held");
         for (size_t i = 0, k = 0; i < m->n_checks; i++) {
                 if (check_get_status(m->checks[i]) != CHECK_STATUS_FAILING)
                         continue;
@@ -514,8 +527,12 @@ int manager_format_health(Manager *m, char **ret)
         if (seen > 0)
                 fprintf(f, " peer_heartbeat_age=%.3fs",
                         (double)(now_usec(CLOCK_MONOTONIC) - seen) / USEC_PER_SEC);
-        fprintf(f, " checks_failing=%zu;;1;0;%zu maintenance=%d\n", failing, m->n_checks,
+        fprintf(f, " checks_failing=%zu;;1;0;%zu maintenance=%d", failing, m->n_checks,
                 maintenance ? 1 : 0);
+        if (m->arbiter)
+                fprintf(f, " arbiter_reachable=%d arbiter_key_held=%d", arbiter.reachable,
+                        arbiter.held_by_us);
+        fputc('\n', f);
         if (fflush(f) != 0 || ferror(f))
                 return -ENOMEM;
         fclose(TAKE_PTR(f));

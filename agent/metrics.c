@@ -2,6 +2,7 @@
 /* /metrics on the HTTP health listener: the Prometheus text exposition format (version 0.0.4). */
 #include <inttypes.h>
 
+#include "arbiter.h"
 #include "manager.h"
 
 /* Label values are escaped as the format asks: backslash, double quote, newline. */
@@ -168,6 +169,31 @@ static void write_services(Manager *m, FILE *f)
                         &m->service_stop_duration);
 }
 
+static void write_arbiter(Manager *m, FILE *f)
+{
+        ArbiterStatus st;
+
+        if (!m->arbiter)
+                return;
+        arbiter_get_status(m->arbiter, &st);
+        header(f, "vacataire_arbiter_reachable", "gauge", "1 while etcd answers.");
+        fprintf(f, "vacataire_arbiter_reachable %d\n", st.reachable);
+        header(f, "vacataire_arbiter_key_held", "gauge",
+               "1 while this node holds the arbiter key on a lease confirmed alive.");
+        fprintf(f, "vacataire_arbiter_key_held %d\n", st.held_by_us);
+        header(f, "vacataire_arbiter_phase", "gauge",
+               "What this node does with the key (1 for the current phase).");
+        for (ArbiterPhase p = 0; p < _ARBITER_PHASE_MAX; p++)
+                fprintf(f, "vacataire_arbiter_phase{phase=\"%s\"} %d\n", arbiter_phase_to_string(p),
+                        st.phase == p);
+        if (st.lease_remaining_ms >= 0) {
+                header(f, "vacataire_arbiter_lease_remaining_seconds", "gauge",
+                       "Seconds left on the key holder's lease, as last seen.");
+                fprintf(f, "vacataire_arbiter_lease_remaining_seconds %.3f\n",
+                        (double)st.lease_remaining_ms / 1000);
+        }
+}
+
 int manager_format_metrics(Manager *m, char **ret)
 {
         _cleanup_free_ char *buf = NULL;
@@ -181,6 +207,7 @@ int manager_format_metrics(Manager *m, char **ret)
         write_peer(m, f);
         write_checks(m, f);
         write_services(m, f);
+        write_arbiter(m, f);
         if (fflush(f) != 0 || ferror(f))
                 return -ENOMEM;
         fclose(TAKE_PTR(f));
