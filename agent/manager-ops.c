@@ -496,7 +496,8 @@ int manager_format_health(Manager *m, char **ret)
              peer_up && !role_state_is_serving(m->peer_state) && m->peer_state != ROLE_STARTING &&
              m->peer_state != ROLE_STOPPING))
                 level = "CRITICAL";
-        else if (state == ROLE_DEGRADED || !peer_up || maintenance || failing > 0 || arbiter_lost)
+        else if (state == ROLE_DEGRADED || !peer_up || maintenance || failing > 0 || arbiter_lost ||
+                 manager_state_save_error(m))
                 level = "WARNING";
 
         f = open_memstream(&buf, &size);
@@ -515,6 +516,8 @@ int manager_format_health(Manager *m, char **ret)
                 fprintf(f, ", maintenance (%s)", m->maintenance ? "set here" : "set on the peer");
         if (arbiter_lost)
                 fprintf(f, ", arbiter %s", !arbiter.reachable ? "unreachable" : "key not held");
+        if (manager_state_save_error(m))
+                fprintf(f, ", %s", manager_state_save_error(m));
         for (size_t i = 0, k = 0; i < m->n_checks; i++) {
                 if (check_get_status(m->checks[i]) != CHECK_STATUS_FAILING)
                         continue;

@@ -53,6 +53,9 @@ static void write_identity(Manager *m, FILE *f)
         header(f, "vacataire_maintenance", "gauge",
                "1 in maintenance mode (set on this node or on the peer).");
         fprintf(f, "vacataire_maintenance %d\n", manager_in_maintenance(m));
+        header(f, "vacataire_state_save_failing", "gauge",
+               "1 while the role state cannot be saved (a restart would believe an older one).");
+        fprintf(f, "vacataire_state_save_failing %d\n", manager_state_save_error(m) ? 1 : 0);
         header(f, "vacataire_failovers_total", "counter",
                "Takeovers by this node (services started), by cause.");
         for (CauseKind k = 0; k < _CAUSE_KIND_MAX; k++)
