@@ -27,6 +27,8 @@ struct LbClient {
         bool connected;
         sd_event_source *io_source;
         sd_event_source *timer; /* attempt deadline, or the retry delay while fd < 0 */
+        sd_event_source *later; /* lb_client_set_after(): sets pending when it fires */
+        int pending;            /* LbState waiting for later, -1: none */
         char *request;
         size_t request_size, request_sent;
         char reply[LB_REPLY_MAX];
@@ -45,9 +47,18 @@ LbState lb_state_for(RoleState s, RoleOp op)
         if (role_state_is_serving(s))
                 return LB_STATE_READY;
         if (s == ROLE_STOPPING)
-                /* Only once the peer serves may new requests go elsewhere; before that, see
-                 * lb.h: refusing beats a balancer with no server at all. */
-                return op == ROLE_OP_HANDOVER_DRAIN ? LB_STATE_DRAIN : LB_STATE_READY;
+                switch (op) {
+                case ROLE_OP_HANDOVER_DRAIN:
+                case ROLE_OP_HANDOVER_FINAL_STOP:
+                        /* The peer serves: new requests go there, ours finish. */
+                case ROLE_OP_FENCE:
+                        /* No longer allowed to serve (the arbiter key is lost). */
+                        return LB_STATE_DRAIN;
+                default:
+                        /* Before the peer serves, see lb.h: refusing beats a balancer with no
+                         * server at all. */
+                        return LB_STATE_READY;
+                }
         return LB_STATE_MAINT;
 }
 
@@ -96,13 +107,18 @@ static void lb_close(LbClient *l)
 
 static void lb_next(LbClient *l);
 
-static void lb_arm_timer(LbClient *l, usec_t delay)
+static void lb_arm_time(sd_event *e, sd_event_source *timer, usec_t delay)
 {
         usec_t now;
 
-        (void)sd_event_now(l->event, CLOCK_MONOTONIC, &now);
-        (void)sd_event_source_set_time(l->timer, now + delay);
-        (void)sd_event_source_set_enabled(l->timer, SD_EVENT_ONESHOT);
+        (void)sd_event_now(e, CLOCK_MONOTONIC, &now);
+        (void)sd_event_source_set_time(timer, now + delay);
+        (void)sd_event_source_set_enabled(timer, SD_EVENT_ONESHOT);
+}
+
+static void lb_arm_timer(LbClient *l, usec_t delay)
+{
+        lb_arm_time(l->event, l->timer, delay);
 }
 
 /* This attempt failed in a way that may pass (haproxy restarting, a lost packet). */
@@ -284,6 +300,19 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
+static void lb_set(LbClient *l, LbState s);
+
+static int on_later(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        LbClient *l = userdata;
+        int pending = l->pending;
+
+        l->pending = -1;
+        if (pending >= 0)
+                lb_set(l, (LbState)pending);
+        return 0;
+}
+
 int lb_client_new(sd_event *e, const Config *c, LbClient **ret)
 {
         _cleanup_(lb_client_freep) LbClient *l = NULL;
@@ -297,7 +326,7 @@ int lb_client_new(sd_event *e, const Config *c, LbClient **ret)
                 return -ENOMEM;
         l->event = sd_event_ref(e);
         l->fd = -1;
-        l->wanted = l->acknowledged = l->in_flight = l->given_up = -1;
+        l->wanted = l->acknowledged = l->in_flight = l->given_up = l->pending = -1;
         l->address = c->lb_address;
         l->address_string = strdup(c->lb_haproxy);
         l->backend = strdup(c->lb_backend);
@@ -308,6 +337,10 @@ int lb_client_new(sd_event *e, const Config *c, LbClient **ret)
         if (r < 0)
                 return r;
         (void)sd_event_source_set_enabled(l->timer, SD_EVENT_OFF);
+        r = sd_event_add_time(e, &l->later, CLOCK_MONOTONIC, 0, 1 * USEC_PER_MSEC, on_later, l);
+        if (r < 0)
+                return r;
+        (void)sd_event_source_set_enabled(l->later, SD_EVENT_OFF);
         *ret = TAKE_PTR(l);
         return 0;
 }
@@ -318,6 +351,7 @@ LbClient *lb_client_free(LbClient *l)
                 return NULL;
         lb_close(l);
         sd_event_source_disable_unref(l->timer);
+        sd_event_source_disable_unref(l->later);
         sd_event_unref(l->event);
         free(l->address_string);
         free(l->backend);
@@ -328,7 +362,29 @@ LbClient *lb_client_free(LbClient *l)
 
 void lb_client_set(LbClient *l, LbState s)
 {
-        if (!l || l->wanted == (int)s)
+        if (!l)
+                return;
+        /* Whatever was to come later is superseded. */
+        l->pending = -1;
+        (void)sd_event_source_set_enabled(l->later, SD_EVENT_OFF);
+        lb_set(l, s);
+}
+
+void lb_client_set_after(LbClient *l, LbState s, usec_t delay)
+{
+        if (!l)
+                return;
+        if (delay == 0)
+                return lb_client_set(l, s);
+        if (l->wanted == (int)s || l->pending == (int)s)
+                return; /* already there, or on its way: the first deadline stands */
+        l->pending = (int)s;
+        lb_arm_time(l->event, l->later, delay);
+}
+
+static void lb_set(LbClient *l, LbState s)
+{
+        if (l->wanted == (int)s)
                 return;
         l->wanted = (int)s;
         l->given_up = -1;

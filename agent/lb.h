@@ -13,7 +13,8 @@
  *   serving (active, degraded) -> "ready", and its health and agent checks forced up, so haproxy
  *                                 sends traffic at once instead of after its next check;
  *   stopping, the peer serving -> "drain": no new requests, in-flight ones finish (make-before-
- *                                 break handovers, once the peer confirmed);
+ *                                 break handovers, once the peer confirmed, until stopped); also
+ *                                 a node fencing itself (arbiter key lost);
  *   stopping, the peer not yet -> unchanged ("ready"): with no usable server haproxy answers 503
  *                                 at once, while a server that refuses connections makes it retry
  *                                 and redispatch to the peer the moment the peer is ready;
@@ -51,8 +52,11 @@ int lb_client_new(sd_event *e, const Config *c, LbClient **ret);
 LbClient *lb_client_free(LbClient *l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(LbClient *, lb_client_free);
 
-/* Wants haproxy to see s; nothing is sent if it was the last state wanted. Accepts NULL. */
+/* Wants haproxy to see s; nothing is sent if it was the last state wanted. Cancels a pending
+ * lb_client_set_after(). Accepts NULL. */
 void lb_client_set(LbClient *l, LbState s);
+/* The same, delay from the first call for s (calling it again for s changes nothing). */
+void lb_client_set_after(LbClient *l, LbState s, usec_t delay);
 /* Whether a and b configure the same lb (both may lack one). */
 bool lb_config_equal(const Config *a, const Config *b);
 

@@ -309,11 +309,19 @@ static void manager_reply_operator(Manager *m, bool ok, const char *message)
 
 void manager_update_lb(Manager *m)
 {
-        /* While a restarted agent probes services it may still be serving: haproxy keeps what it
-         * has until the probe tells. */
-        if (!m->started || m->machine.op == ROLE_OP_BOOT_PROBE)
+        /* While a restarted agent probes (or, with an arbiter, adopts) services it may still be
+         * serving: haproxy keeps what it has until that is settled. */
+        if (!m->started || m->machine.op == ROLE_OP_BOOT_PROBE ||
+            m->machine.op == ROLE_OP_BOOT_ADOPT)
                 return;
-        lb_client_set(m->lb, lb_state_for(m->machine.state, m->machine.op));
+        LbState s = lb_state_for(m->machine.state, m->machine.op);
+        /* The peer told us it serves, and told haproxy too, but over another connection: give
+         * its "ready" a head start (half of drain_time, as the agent-check does), or haproxy
+         * may for a moment have no server it may use. */
+        if (s == LB_STATE_DRAIN && m->machine.op == ROLE_OP_HANDOVER_DRAIN)
+                lb_client_set_after(m->lb, s, m->config->drain_time / 2);
+        else
+                lb_client_set(m->lb, s);
 }
 
 static void manager_apply(Manager *m, const RoleOutput *o, RoleState old_state, RoleEvent event)

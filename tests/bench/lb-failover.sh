@@ -14,7 +14,8 @@
 #                   (haproxy's runtime API) instead of the agent-check, and haproxy's own checks
 #                   as the README suggests with lb, a backstop (inter 1s fall 2): the agents tell
 #                   it first
-# VC_BENCH_PHASES picks phases (default: check01 check10 content planned lb01 lb10).
+#   plannedlb       the planned handovers again, with lb instead of the agent-check
+# VC_BENCH_PHASES picks phases (default: check01 check10 content planned lb01 lb10 plannedlb).
 # Between two runs the new active node runs `vacataire-ctl quiesce` (a node that handed over
 # after a failure is never given the services back by itself); those resets are not counted.
 # Prints a table and a JSON summary. Not a test: nothing here fails on a time. Needs root.
@@ -219,7 +220,7 @@ planned_step() { # planned_step CTL-NODE COMMAND NEW OLD
         vn_lb_wait "$3" UP 5
         sleep 0.3
         vc_log "$2 on $1: $3 serves (command returned after $(vn_ms "$t0" "$t1") ms)"
-        echo "$t0 $t1 $(vn_now)" >>"$out/planned"
+        echo "$t0 $t1 $(vn_now)" >>"$out/${PLANNED_OUT:-planned}"
 }
 bench_planned() {
         local i
@@ -234,7 +235,7 @@ bench_planned() {
 export VC_HEARTBEAT=0.1 VC_DEAD_TIME=0.5 VC_INIT_DEAD=1.0 VC_HANDOVER=break-before-make
 # shellcheck disable=SC2034 # read by netns.sh's vn_haproxy_up
 VN_AGENT_CHECK=yes
-phases=" ${VC_BENCH_PHASES:-check01 check10 content planned lb01 lb10} "
+phases=" ${VC_BENCH_PHASES:-check01 check10 content planned lb01 lb10 plannedlb} "
 want() { [[ "$phases" == *" $1 "* ]]; }
 want check01 && VC_INTERVAL=0.1 VC_FALL=1 phase check01
 want check10 && VC_INTERVAL=1.0 VC_FALL=1 phase check10
@@ -248,6 +249,11 @@ lb_check="check inter 1s fall 2 rise 1"
 want lb01 && VN_LB=yes VN_AGENT_CHECK=no VN_HAPROXY_CHECK=$lb_check VC_INTERVAL=0.1 VC_FALL=1 phase lb01
 # shellcheck disable=SC2034
 want lb10 && VN_LB=yes VN_AGENT_CHECK=no VN_HAPROXY_CHECK=$lb_check VC_INTERVAL=1.0 VC_FALL=1 phase lb10
+before_plannedlb() { :; }
+bench_plannedlb() { PLANNED_OUT=plannedlb bench_planned; }
+# shellcheck disable=SC2034
+want plannedlb && VN_LB=yes VN_AGENT_CHECK=no VN_HAPROXY_CHECK=$lb_check VC_HANDOVER=make-before-break \
+        VC_DRAIN_TIME=1.0 VC_INTERVAL=0.1 phase plannedlb
 
 python3 - "$out" "$(nproc)" "$(uname -r)" <<'PY'
 import json, math, os, statistics, sys
@@ -357,6 +363,14 @@ if recs is not None and planned:
         failed.append(n)
         outages.append(longest)
     client_rows.append(("planned quiesce/takeover (mbb+agent)", failed, outages, 0))
+planned_lb, recs_lb = lines("plannedlb"), client("plannedlb")
+if recs_lb is not None and planned_lb:
+    failed, outages = [], []
+    for t0, _, end in planned_lb:
+        n, longest, _ = window(recs_lb, float(t0), float(end))
+        failed.append(n)
+        outages.append(longest)
+    client_rows.append(("planned quiesce/takeover (mbb+lb)", failed, outages, 0))
     ctl = stats([(float(t1) - float(t0)) * 1000 for t0, t1, _ in planned])
     summary["planned_command_ms"] = ctl
 

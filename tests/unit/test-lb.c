@@ -162,6 +162,8 @@ static void test_state_for(void **state)
         assert_int_equal(lb_state_for(ROLE_DEGRADED, ROLE_OP_NONE), LB_STATE_READY);
         /* make-before-break: the peer serves, this one drains */
         assert_int_equal(lb_state_for(ROLE_STOPPING, ROLE_OP_HANDOVER_DRAIN), LB_STATE_DRAIN);
+        assert_int_equal(lb_state_for(ROLE_STOPPING, ROLE_OP_HANDOVER_FINAL_STOP), LB_STATE_DRAIN);
+        assert_int_equal(lb_state_for(ROLE_STOPPING, ROLE_OP_FENCE), LB_STATE_DRAIN);
         /* break-before-make, or yielding: nobody else is ready yet */
         assert_int_equal(lb_state_for(ROLE_STOPPING, ROLE_OP_HANDOVER_STOP), LB_STATE_READY);
         assert_int_equal(lb_state_for(ROLE_STOPPING, ROLE_OP_HANDOVER_WAIT_PEER), LB_STATE_READY);
@@ -254,6 +256,35 @@ static void test_sends_in_order(void **state)
         fixture_done(&x);
 }
 
+/* set_after: the state comes after the delay (repeating the call does not postpone it); a plain
+ * set meanwhile supersedes it. */
+static void test_set_after(void **state)
+{
+        Fixture x;
+        Fake f;
+
+        fixture_init(&x);
+        fake_start(&f, x.event, "\n");
+        fixture_connect(&x, f.port, NULL);
+        lb_client_set(x.lb, LB_STATE_READY);
+        run_until(&x, LB_STATE_READY, 5 * USEC_PER_SEC);
+
+        lb_client_set_after(x.lb, LB_STATE_DRAIN, 300 * USEC_PER_MSEC);
+        run_until(&x, -2, 100 * USEC_PER_MSEC);
+        lb_client_set_after(x.lb, LB_STATE_DRAIN, 300 * USEC_PER_MSEC);
+        assert_int_equal(lb_client_get_acknowledged(x.lb), LB_STATE_READY);
+        run_until(&x, LB_STATE_DRAIN, 5 * USEC_PER_SEC);
+        assert_int_equal(lb_client_get_acknowledged(x.lb), LB_STATE_DRAIN);
+
+        lb_client_set_after(x.lb, LB_STATE_READY, 200 * USEC_PER_MSEC);
+        lb_client_set(x.lb, LB_STATE_MAINT);
+        run_until(&x, -2, 500 * USEC_PER_MSEC);
+        assert_int_equal(lb_client_get_acknowledged(x.lb), LB_STATE_MAINT);
+        assert_int_equal(f.n_lines, 3); /* ready, drain, maint: never ready again */
+        fake_stop(&f);
+        fixture_done(&x);
+}
+
 /* haproxy refusing (no such server) is not retried. */
 static void test_refused_not_retried(void **state)
 {
@@ -298,13 +329,10 @@ static void test_retries_then_resyncs(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_state_for),
-            cmocka_unit_test(test_command),
-            cmocka_unit_test(test_parse_reply),
-            cmocka_unit_test(test_no_lb),
-            cmocka_unit_test(test_sends_in_order),
-            cmocka_unit_test(test_refused_not_retried),
-            cmocka_unit_test(test_retries_then_resyncs),
+            cmocka_unit_test(test_state_for),      cmocka_unit_test(test_command),
+            cmocka_unit_test(test_parse_reply),    cmocka_unit_test(test_no_lb),
+            cmocka_unit_test(test_sends_in_order), cmocka_unit_test(test_refused_not_retried),
+            cmocka_unit_test(test_set_after),      cmocka_unit_test(test_retries_then_resyncs),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
