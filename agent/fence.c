@@ -162,7 +162,7 @@ static int fence_spawn(Fence *f)
         return 0;
 }
 
-int fence_arm(Fence *f, usec_t deadline)
+int fence_arm(Fence *f, usec_t deadline, bool spawn)
 {
         char line[32];
         int r, n;
@@ -172,7 +172,7 @@ int fence_arm(Fence *f, usec_t deadline)
         if (deadline == f->last && f->fd >= 0)
                 return 0;
         if (f->fd < 0) {
-                if (deadline == 0)
+                if (deadline == 0 || !spawn)
                         return 0;
                 r = fence_spawn(f);
                 if (r < 0)

@@ -16,8 +16,9 @@ int fence_new(sd_event *e, const char *config_path, const char *state_dir, usec_
 Fence *fence_free(Fence *f);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Fence *, fence_free);
 
-/* Starts the watchdog if it is not running, and tells it the lease deadline (0: none held). */
-int fence_arm(Fence *f, usec_t deadline);
+/* Starts the watchdog if it is not running (and spawn), and tells it the lease deadline (0: none
+ * held). */
+int fence_arm(Fence *f, usec_t deadline, bool spawn);
 /* A watchdog left by a previous agent (state_dir/fence.pid): we hold the key now, it stands down.
  */
 void fence_stand_down_old(Fence *f);

@@ -13,7 +13,7 @@ static usec_t fence_margin(const Manager *m)
 
 /* What the watchdog fences at if we die: the lease deadline while we hold the key; serving
  * without it (failsafe), at once; otherwise nothing. */
-static void manager_fence_update(Manager *m)
+static void manager_fence_update_full(Manager *m, bool spawn)
 {
         RoleState st = m->machine.state;
         usec_t deadline = 0;
@@ -26,7 +26,12 @@ static void manager_fence_update(Manager *m)
                  (st == ROLE_STARTING && !m->machine.awaiting_key) ||
                  m->machine.op == ROLE_OP_BOOT_ADOPT)
                 deadline = 1; /* services may run without the key: fence at once */
-        (void)fence_arm(m->fence, deadline);
+        (void)fence_arm(m->fence, deadline, spawn);
+}
+
+static void manager_fence_update(Manager *m)
+{
+        manager_fence_update_full(m, true);
 }
 
 static void on_renewed(Arbiter *a, void *userdata)
@@ -97,7 +102,8 @@ int manager_arbiter_start(Manager *m)
 
 void manager_arbiter_free(Manager *m)
 {
-        manager_fence_update(m);
+        /* The last word to a running watchdog; exiting is no time to start one. */
+        manager_fence_update_full(m, false);
         m->fence = fence_free(m->fence);
         sd_event_source_disable_unref(m->fence_kill);
         m->fence_kill = NULL;

@@ -94,12 +94,15 @@ arb_results=$VC_TMP/arbiter-results
 
 # Between runs: the watchdogs of the last run go (by their pid), and so does the key.
 ve_pair_reset() {
-        local n pid
+        local n pid pids=()
         for n in "$VN_A" "$VN_B"; do
-                pid=$(cat "$VC_TMP/$n/state/fence.pid" 2>/dev/null)
-                [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = vacataire-fence ] && kill -9 "$pid"
+                pid=$(cat "$VC_TMP/$n/state/fence.pid" 2>/dev/null) && pids+=("$pid")
         done
+        # Agents first: one that exits while serving tells its watchdog the deadline.
         vn_pair_reset
+        for pid in "${pids[@]}"; do
+                [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = vacataire-fence ] && kill -9 "$pid"
+        done
         vn_exec c curl -s -m 2 -X POST http://127.0.0.1:2379/v3/kv/deleterange \
                 -d "{\"key\":\"$(printf '%s' "/vacataire/$VN" | base64 -w0)\"}" >/dev/null
 }
@@ -119,7 +122,7 @@ PY
 }
 
 arbiter_run() { # arbiter_run SCENARIO
-        ve_pair_up >/dev/null 2>&1
+        ve_pair_up >"$VC_TMP/pair-up.log" 2>&1 || { cat "$VC_TMP/pair-up.log" >&2; exit 1; }
         vn_poll_start
         vn_client_start >/dev/null 2>&1
         sleep 1
