@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* What operators see and steer beside the role machine: the cause of every change, its record
  * (history, journal, notify, webhook), maintenance mode, restarts in place, the health line. */
+#include <fcntl.h>
 #include <inttypes.h>
 
 #include "log.h"
@@ -290,8 +291,16 @@ int manager_set_maintenance(Manager *m, bool on, bool tell_peer, const Cause *ca
         if (!path)
                 return -ENOMEM;
         if (on) {
+                /* No fsync on the loop (heartbeats must not wait for a slow disk): the mark
+                 * survives an agent restart at once, and a power cut once the kernel writes it
+                 * back (seconds). */
+                _cleanup_close_ int fd = -1;
                 (void)mkdir_p(m->config->state_dir, 0700);
-                r = write_file_atomic(path, "on\n", 3, 0600);
+                errno = 0;
+                fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+                          0600);
+                if (fd < 0 || write(fd, "on\n", 3) != 3)
+                        r = errno ? -errno : -EIO;
         } else if (unlink(path) < 0 && errno != ENOENT)
                 r = -errno;
         if (r < 0)

@@ -515,6 +515,11 @@ static void on_peer_frame(Peer *p, const Frame *f, void *userdata)
                 break;
         case FRAME_MAINTENANCE: {
                 bool on = streq(m->peer_reason, "on");
+                if (!on && !streq(m->peer_reason, "off")) {
+                        log_warning("peer %s: maintenance frame with an unknown payload, ignored",
+                                    m->config->peer_name);
+                        break;
+                }
                 Cause c;
                 cause_set(&c, CAUSE_PEER, NULL,
                           on ? "maintenance on (set on the peer)"
