@@ -109,7 +109,7 @@ static void on_answer(CurlRequest *req, int result, long status, const char *bod
         EtcdCall *c = userdata;
         Etcd *e = c->etcd;
         _cleanup_(json_object_putp) json_object *reply = NULL;
-        char buf[256];
+        char buf[256], detail[160];
         int r;
 
         c->request = NULL;
@@ -118,7 +118,9 @@ static void on_answer(CurlRequest *req, int result, long status, const char *bod
                 if (!reply || !json_object_is_type(reply, json_type_object)) {
                         json_object_put(TAKE_PTR(reply));
                         result = -EIO;
-                        error = "not a JSON object";
+                        snprintf(detail, sizeof(detail), "HTTP %ld, not a JSON object: %.80s",
+                                 status, body);
+                        error = detail;
                 }
         }
         if (result >= 0 && status == 200) {
