@@ -185,6 +185,7 @@ int main(int argc, char *argv[])
                 sigaddset(&mask, SIGTERM);
                 sigaddset(&mask, SIGINT);
                 sigaddset(&mask, SIGHUP);
+                sigaddset(&mask, SIGUSR1); /* exit for a restart: manager-stop.c */
         }
         sigaddset(&mask, SIGCHLD);
         sigprocmask(SIG_BLOCK, &mask, NULL);

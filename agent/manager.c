@@ -44,7 +44,7 @@ RoleFacts manager_facts(const Manager *m)
         return f;
 }
 
-static void manager_update_peer_view(Manager *m)
+void manager_update_peer_view(Manager *m)
 {
         RoleFacts f = manager_facts(m);
 
@@ -263,12 +263,12 @@ static void services_probed_passive(ServiceSet *s, int result, const char *messa
                 free(running);
                 running = joined;
         }
-        /* Not stopped by us: they may be the only thing serving if saved state was lost. The
-         * operator decides; we say so loudly. */
-        if (running)
-                log_warning("Services are running on this passive node (%s): stop them, or run "
-                            "'vacataire-ctl takeover' to make this node serve",
-                            running);
+        /* Not started by us this time: a lost save, or a start by hand. The role machine stops
+         * them if the peer serves, and adopts them if nothing else does. */
+        if (running) {
+                log_warning("Services are running on this passive node (%s)", running);
+                manager_dispatch(m, ROLE_EVENT_PROBE_STRAY);
+        }
 }
 
 static usec_t manager_handover_timeout(const Manager *m)
@@ -444,6 +444,7 @@ static void manager_apply(Manager *m, const RoleOutput *o, RoleState old_state, 
         /* An operator request the machine neither took on nor answered has nothing to wait for. */
         if (m->operator_request && !m->machine.operator_op)
                 manager_reply_operator(m, true, "done\n");
+        manager_shutdown_progress(m);
 }
 
 static void on_peer_connected(Peer *p, void *userdata)
@@ -477,6 +478,7 @@ static void on_peer_frame(Peer *p, const Frame *f, void *userdata)
                             "one of them should be \"standby\"",
                             m->config->node_name, m->config->peer_name);
         }
+        m->restart_hold = sd_event_source_disable_unref(m->restart_hold);
         memcpy(m->peer_reason, f->payload, f->payload_len);
         m->peer_reason[f->payload_len] = 0;
 
@@ -541,6 +543,7 @@ static void on_peer_lost(Peer *p, void *userdata)
         Manager *m = userdata;
 
         m->peer_known = false;
+        manager_peer_lost_hold(m);
         manager_dispatch(m, ROLE_EVENT_PEER_LOST);
         manager_notify_status(m);
 }
@@ -573,17 +576,6 @@ static int on_request_timeout(sd_event_source *s, uint64_t usec, void *userdata)
                     frame_type_to_string(m->outstanding_type));
         manager_dispatch(m, ROLE_EVENT_REQUEST_TIMEOUT);
         return 0;
-}
-
-static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
-{
-        Manager *m = userdata;
-
-        /* Services are left as they are: restarting the agent must not bounce them. */
-        log_info("Received SIG%s; exiting, services left %s", sigabbrev_np((int)si->ssi_signo),
-                 role_state_is_serving(m->machine.state) ? "running" : "stopped");
-        sd_notify(false, "STOPPING=1");
-        return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
 static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -676,6 +668,7 @@ Manager *manager_free(Manager *m)
         sd_event_source_disable_unref(m->drain_timer);
         sd_event_source_disable_unref(m->request_timer);
         sd_event_source_disable_unref(m->stable_timer);
+        manager_stop_free(m);
         sd_event_source_disable_unref(m->sigterm);
         sd_event_source_disable_unref(m->sigint);
         sd_event_source_disable_unref(m->sighup);
@@ -821,9 +814,7 @@ int manager_start(Manager *m)
         if (r < 0)
                 return r;
 
-        r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_terminate, m);
-        if (r >= 0)
-                r = sd_event_add_signal(m->event, &m->sigint, SIGINT, on_terminate, m);
+        r = manager_stop_setup(m);
         if (r >= 0)
                 r = sd_event_add_signal(m->event, &m->sighup, SIGHUP, on_reload, m);
         if (r < 0)

@@ -19,6 +19,7 @@
 #include "peer.h"
 #include "role.h"
 #include "service-watch.h"
+#include "service-unit.h"
 #include "service.h"
 #include "state-writer.h"
 
@@ -111,6 +112,17 @@ typedef struct Manager {
         bool take_after_release;     /* a TAKE waits for the key's release */
         sd_event_source *fence_kill; /* the fence's last moment before the lease can expire */
 
+        /* Stopping (manager-stop.c): a stop hands over first, a restart leaves all running. */
+        sd_event_source *sigusr1;
+        UnitManager *self_units; /* asks systemd which job stops us */
+        UnitJob *job_query;
+        sd_event_source *shutdown_timer;
+        sd_event_source *restart_hold; /* the peer restarts its agent: wait init_dead for it */
+        bool stop_requested;
+        bool restart_requested;
+        bool shutdown_dispatched;
+        bool exiting;
+
         StateWriter *state_writer;
         sd_event_source *state_save_source;
         int state_save_error;         /* 0, or -errno of the failing save */
@@ -165,6 +177,15 @@ void manager_update_peer_view_public(Manager *m);
 int manager_watch_state_saves(Manager *m);
 /* NULL while saves work, else one line saying what fails since when. */
 const char *manager_state_save_error(const Manager *m);
+
+/* manager-stop.c: SIGTERM, SIGINT and SIGUSR1; progress after each role step; the wait for a
+ * restarting peer. */
+int manager_stop_setup(Manager *m);
+void manager_stop_free(Manager *m);
+void manager_shutdown_progress(Manager *m);
+void manager_peer_lost_hold(Manager *m);
+/* Tells the peer link our state and flags (sent with the next frame). */
+void manager_update_peer_view(Manager *m);
 
 /* manager-reload.c: starts a reload on the loop; req (NULL for SIGHUP) is answered once the new
  * configuration is in place, or refused with the reason, and nothing changed. */

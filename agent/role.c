@@ -23,6 +23,7 @@ static const char *const role_op_table[_ROLE_OP_MAX] = {
     [ROLE_OP_BOOT_ADOPT] = "boot-adopt",
     [ROLE_OP_FENCE] = "fence",
     [ROLE_OP_LOCAL_RESTART] = "local-restart",
+    [ROLE_OP_STOP_STRAY] = "stop-stray",
 };
 DEFINE_STRING_TABLE_LOOKUP(role_op, RoleOp)
 
@@ -53,6 +54,8 @@ static const char *const role_event_table[_ROLE_EVENT_MAX] = {
     [ROLE_EVENT_KEY_ACQUIRED] = "key-acquired",
     [ROLE_EVENT_KEY_REFUSED] = "key-refused",
     [ROLE_EVENT_KEY_LOST] = "key-lost",
+    [ROLE_EVENT_SHUTDOWN] = "shutdown",
+    [ROLE_EVENT_PROBE_STRAY] = "probe-stray",
 };
 DEFINE_STRING_TABLE_LOOKUP(role_event, RoleEvent)
 
@@ -65,7 +68,8 @@ bool role_is_candidate(const RoleMachine *m, const RoleFacts *f)
 {
         /* A node that gave its services away waits for an operator; otherwise the home master,
          * or whichever node was serving when its daemon last ran, claims the services. */
-        return !m->handed_over && (f->home == HOME_ROLE_MASTER || m->saved_active);
+        return !m->handed_over && !m->shutting_down &&
+               (f->home == HOME_ROLE_MASTER || m->saved_active);
 }
 
 uint8_t role_flags(const RoleMachine *m, const RoleFacts *f)
@@ -84,6 +88,10 @@ uint8_t role_flags(const RoleMachine *m, const RoleFacts *f)
                 flags |= ROLE_FLAG_HANDED_OVER;
         if (m->failed_over)
                 flags |= ROLE_FLAG_FAILED_OVER;
+        if (m->shutting_down)
+                flags |= ROLE_FLAG_LEAVING;
+        if (m->restarting)
+                flags |= ROLE_FLAGS_RESTARTING;
         return flags;
 }
 
@@ -115,7 +123,7 @@ static bool peer_can_take_over(const RoleMachine *m, const RoleFacts *f)
          * a node that did not itself get them that way: two broken nodes hand the services back
          * and forth once, not forever. A peer that handed over on request is a fine target. */
         return peer_idle_passive(f) && f->peer_state == ROLE_PASSIVE &&
-               (f->peer_flags & ROLE_FLAG_HEALTHY) &&
+               (f->peer_flags & ROLE_FLAG_HEALTHY) && !(f->peer_flags & ROLE_FLAG_LEAVING) &&
                (!(f->peer_flags & ROLE_FLAG_FAILED_OVER) || !m->last_resort);
 }
 
@@ -225,6 +233,33 @@ static const char *degraded_reason(const RoleMachine *m, const RoleFacts *f)
         return "check failing and the peer cannot take over: staying active, degraded";
 }
 
+/* Services run here although the saved state said passive (a save lost, a start by hand): never
+ * beside a serving peer. If the peer serves, stop them; if it is passive, or absent past
+ * init_dead, they may be all that serves: adopt them. */
+static void settle_stray(RoleOutput *o, const RoleFacts *f, bool init_dead)
+{
+        RoleMachine *m = &o->machine;
+
+        if (f->peer_connected &&
+            (role_state_is_serving(f->peer_state) || f->peer_state == ROLE_STARTING)) {
+                m->op = ROLE_OP_STOP_STRAY;
+                o->actions |= ROLE_ACTION_STOP_SERVICES | ROLE_ACTION_ALERT;
+                o->message = "services found running here while the peer serves: stopping them";
+                return;
+        }
+        if ((peer_idle_passive(f) && !m->shutting_down) ||
+            (init_dead && !f->peer_connected && !m->peer_seen)) {
+                m->stray = false;
+                m->saved_active = true;
+                become_serving(o, f);
+                o->actions |= ROLE_ACTION_ALERT;
+                o->message = f->peer_connected ? "services found running here, the peer is "
+                                                 "passive: adopting them"
+                                               : "services found running here, no peer within "
+                                                 "init_dead: adopting them";
+        }
+}
+
 /* Steady-state rules, applied after every event when nothing is in flight. */
 static void settle(RoleOutput *o, const RoleFacts *f)
 {
@@ -314,10 +349,14 @@ static void settle(RoleOutput *o, const RoleFacts *f)
                 m->state = idle_state(m, f);
                 if (f->maintenance)
                         return; /* nothing started: see above */
+                if (m->stray) {
+                        settle_stray(o, f, false);
+                        return;
+                }
                 /* With an arbiter a lost peer is safe to replace: the key decides. So a node
                  * that fenced, or lost a race, keeps trying while the peer stays away. */
-                if (f->arbiter && m->state == ROLE_PASSIVE && !f->peer_connected && m->peer_seen &&
-                    f->on_peer_loss == PEER_LOSS_TAKEOVER) {
+                if (f->arbiter && !m->shutting_down && m->state == ROLE_PASSIVE &&
+                    !f->peer_connected && m->peer_seen && f->on_peer_loss == PEER_LOSS_TAKEOVER) {
                         begin_start(o, f, ROLE_OP_START,
                                     "peer unreachable: taking over once the arbiter key is ours");
                         return;
@@ -368,6 +407,23 @@ static void on_peer_lost(RoleOutput *o, const RoleFacts *f)
                 o->message = "peer lost: maintenance mode, not taking over";
                 return;
         }
+        if (m->shutting_down) {
+                o->message = "peer lost while this agent stops: not taking over";
+                return;
+        }
+        if (role_flags_restarting(f->peer_flags) && role_state_is_serving(f->peer_state)) {
+                /* Its services keep running meanwhile; the manager clears the flag and reports
+                 * the loss again if it does not come back within init_dead. */
+                o->message = "peer lost while its agent restarts (its services stay up): waiting "
+                             "for it";
+                return;
+        }
+        if ((f->peer_flags & ROLE_FLAG_LEAVING) && role_state_is_serving(f->peer_state)) {
+                o->message = "the peer's agent stopped and left its services up (we could not "
+                             "take them): not taking over, that would make two serving nodes; "
+                             "'vacataire-ctl takeover' once they are down there";
+                return;
+        }
         if (!m->peer_seen) {
                 o->message = "peer lost, but never seen since start: staying passive";
                 return;
@@ -404,6 +460,33 @@ static void on_clear(RoleOutput *o, const RoleFacts *f)
                                        : "cleared: this node may serve again";
 }
 
+/* The agent is asked to stop for good (systemctl stop, shutdown): the services go to a peer that
+ * can take them, or stay running here when none can; nothing new starts meanwhile. */
+static void on_shutdown(RoleOutput *o, const RoleFacts *f)
+{
+        RoleMachine *m = &o->machine;
+
+        m->shutting_down = true;
+        m->stray = false;
+        if (m->op != ROLE_OP_NONE)
+                return; /* the manager asks again once it is over */
+        if (!role_state_is_serving(m->state)) {
+                o->message = "stopping the agent; this node does not serve";
+                return;
+        }
+        if (peer_idle_passive(f) && f->peer_state == ROLE_PASSIVE &&
+            (f->peer_flags & ROLE_FLAG_HEALTHY) && !(f->peer_flags & ROLE_FLAG_LEAVING)) {
+                begin_handover(o, f, true, "stopping the agent: handing the services to the peer");
+                return;
+        }
+        o->actions |= ROLE_ACTION_ALERT;
+        o->message = !f->peer_connected
+                         ? "stopping the agent, the peer is unreachable: the services stay up "
+                           "here (never stop the last node that can serve)"
+                         : "stopping the agent, the peer cannot take over: the services stay up "
+                           "here (never stop the last node that can serve)";
+}
+
 static void on_quiesce(RoleOutput *o, const RoleFacts *f)
 {
         RoleMachine *m = &o->machine;
@@ -420,6 +503,8 @@ static void on_quiesce(RoleOutput *o, const RoleFacts *f)
                 return refuse(o, "peer unhealthy");
         if (!peer_idle_passive(f))
                 return refuse(o, "peer is not passive");
+        if (f->peer_flags & ROLE_FLAG_LEAVING)
+                return refuse(o, "the peer's agent is stopping");
         m->operator_op = true;
         begin_handover(o, f, true, "quiesce: handing over to the peer");
 }
@@ -463,6 +548,11 @@ static void on_peer_take(RoleOutput *o, const RoleFacts *f)
         if (f->maintenance) {
                 o->actions |= ROLE_ACTION_SEND_TAKE_FAILED;
                 o->message = "cannot take over: maintenance mode";
+                return;
+        }
+        if (m->shutting_down) {
+                o->actions |= ROLE_ACTION_SEND_TAKE_FAILED;
+                o->message = "cannot take over: this agent is stopping";
                 return;
         }
         if ((m->op != ROLE_OP_NONE && m->op != ROLE_OP_REQUEST_RELEASE) ||
@@ -568,10 +658,12 @@ static void on_stop_failed(RoleOutput *o, const RoleFacts *f)
         case ROLE_OP_HANDOVER_FINAL_STOP:
         case ROLE_OP_YIELD:
         case ROLE_OP_FENCE:
+        case ROLE_OP_STOP_STRAY:
                 break;
         default:
                 return;
         }
+        m->stray = false;
         m->stop_failed = true;
         m->handover_planned = false;
         become_serving(o, f);
@@ -611,6 +703,11 @@ static void on_stopped(RoleOutput *o, const RoleFacts *f)
                 m->saved_active = false;
                 become_idle(o, f);
                 o->message = "stopped: the peer serves";
+                break;
+        case ROLE_OP_STOP_STRAY:
+                m->stray = false;
+                become_idle(o, f);
+                o->message = "stray services stopped: the peer serves";
                 break;
         default:
                 break;
@@ -673,13 +770,21 @@ RoleOutput role_step(const RoleMachine *in, const RoleFacts *f, RoleEvent event)
                 }
                 break;
         case ROLE_EVENT_INIT_DEAD:
-                if (m->op == ROLE_OP_NONE && m->state == ROLE_PASSIVE && !m->peer_seen &&
-                    !f->maintenance && !f->peer_connected && !f->peer_misconfigured &&
-                    role_is_candidate(m, f))
+                if (m->op == ROLE_OP_NONE && m->stray && !f->maintenance &&
+                    !role_state_is_serving(m->state))
+                        settle_stray(&o, f, true);
+                else if (m->op == ROLE_OP_NONE && m->state == ROLE_PASSIVE && !m->peer_seen &&
+                         !f->maintenance && !f->peer_connected && !f->peer_misconfigured &&
+                         role_is_candidate(m, f))
                         begin_start(&o, f, ROLE_OP_START, "no peer within init_dead: starting");
                 break;
         case ROLE_EVENT_PEER_STATE:
                 m->peer_seen = true;
+                /* TAKE sent to a peer whose agent is going away: it will not answer. */
+                if (m->op == ROLE_OP_HANDOVER_WAIT_PEER && (f->peer_flags & ROLE_FLAG_LEAVING) &&
+                    !role_state_is_serving(f->peer_state) && f->peer_state != ROLE_STARTING &&
+                    !(f->peer_flags & ROLE_FLAG_BUSY))
+                        on_take_answer(&o, f, false, "the peer's agent is stopping");
                 if (m->op == ROLE_OP_AWAIT_RELEASED)
                         on_await_released_peer_state(&o, f);
                 break;
@@ -690,6 +795,14 @@ RoleOutput role_step(const RoleMachine *in, const RoleFacts *f, RoleEvent event)
                 break;
         case ROLE_EVENT_CLEAR:
                 on_clear(&o, f);
+                break;
+        case ROLE_EVENT_SHUTDOWN:
+                on_shutdown(&o, f);
+                break;
+        case ROLE_EVENT_PROBE_STRAY:
+                if (!role_state_is_serving(m->state) && m->state != ROLE_STARTING &&
+                    !m->shutting_down)
+                        m->stray = true;
                 break;
         case ROLE_EVENT_STABLE:
                 if (m->state == ROLE_ACTIVE && !f->checks_failing)

@@ -36,6 +36,7 @@ typedef enum RoleOp {
         ROLE_OP_FENCE, /* arbiter: serving without the key: stop, then kill, before the lease
                           can expire */
         ROLE_OP_LOCAL_RESTART, /* a check fails while serving: restarting services in place */
+        ROLE_OP_STOP_STRAY,    /* passive, services found running at start while the peer serves */
         _ROLE_OP_MAX,
 } RoleOp;
 
@@ -69,6 +70,8 @@ typedef enum RoleEvent {
         ROLE_EVENT_KEY_ACQUIRED, /* arbiter: the key is ours */
         ROLE_EVENT_KEY_REFUSED,  /* arbiter: another node holds the key */
         ROLE_EVENT_KEY_LOST,     /* arbiter: no renewal confirmed in time (or no answer) */
+        ROLE_EVENT_SHUTDOWN,     /* the agent is asked to stop (not to restart) */
+        ROLE_EVENT_PROBE_STRAY,  /* start-up look, saved state passive: services run here */
         _ROLE_EVENT_MAX,
 } RoleEvent;
 
@@ -85,10 +88,21 @@ enum {
         ROLE_FLAG_HANDED_OVER = 1 << 4,
         ROLE_FLAG_FAILED_OVER = 1 << 5, /* handed over because its own check failed */
         ROLE_FLAG_MAINTENANCE = 1 << 6, /* maintenance mode set on the sender (by an operator) */
+        /* Its agent is exiting. With BUSY too it restarts and leaves its services as they are
+         * (wait for it); alone, it stops for good: not a handover target, and if it still
+         * serves, it could hand the services to nobody and left them up. */
+        ROLE_FLAG_LEAVING = 1 << 7,
 };
 
 /* Everything the machine remembers. Persisted part: serving (state active/degraded), epoch,
  * handed_over. */
+/* Frame flags have no room left: a restart is LEAVING and BUSY ("busy restarting"). */
+#define ROLE_FLAGS_RESTARTING (ROLE_FLAG_LEAVING | ROLE_FLAG_BUSY)
+static inline bool role_flags_restarting(uint8_t flags)
+{
+        return (flags & ROLE_FLAGS_RESTARTING) == ROLE_FLAGS_RESTARTING;
+}
+
 typedef struct RoleMachine {
         RoleState state;
         RoleOp op;
@@ -107,6 +121,9 @@ typedef struct RoleMachine {
         bool operator_op;      /* the op in flight answers an operator (vacataire-ctl) */
         bool awaiting_key;     /* arbiter: the start in flight waits for the key */
         bool failsafe; /* arbiter: serving without the key, because the peer is known passive */
+        bool shutting_down; /* the agent stops: hand over if we can, start nothing new */
+        bool restarting;    /* the agent restarts and leaves its services as they are */
+        bool stray;         /* services found running at start although we were passive */
 } RoleMachine;
 
 /* What the machine is told about the world; filled by the manager before each step. */

@@ -56,8 +56,9 @@ vc_cleanup() {
         exec 3>&2 2>/dev/null
         [ -n "${VC_TIMER_PID:-}" ] && kill "$VC_TIMER_PID"
         [ -n "${VC_MONITOR_PID:-}" ] && kill -9 "$VC_MONITOR_PID"
-        # SIGTERM first, so that a sanitizer build checks the agents' exit for leaks.
-        for pid in "${VC_AGENT_PID[@]}"; do kill -TERM "$pid"; done
+        # SIGUSR1 (exit for a restart: no handover, services left as they are) first, so that a
+        # sanitizer build checks the agents' exit for leaks.
+        for pid in "${VC_AGENT_PID[@]}"; do kill -USR1 "$pid"; done
         deadline=$(($(date +%s%N) + ${VC_STOP_WAIT:-3} * 1000000000))
         for pid in "${VC_AGENT_PID[@]}"; do
                 while kill -0 "$pid" && [ "$(date +%s%N)" -lt "$deadline" ]; do sleep 0.02; done
@@ -312,8 +313,9 @@ vc_pair_down() { # vc_pair_down [OFFSET]
         VC_PORT_BASE=$((VC_PORT_BASE + ${1:-20}))
 }
 
-vc_restart() { # vc_restart NAME [SIGNAL]: stop the agent (SIGTERM by default), start it again
-        vc_stop "$1" "${2:-TERM}"
+# SIGTERM is a stop (the active node hands over), SIGUSR1 a restart (services left running).
+vc_restart() { # vc_restart NAME [SIGNAL]: stop the agent (SIGUSR1 by default), start it again
+        vc_stop "$1" "${2:-USR1}"
         vc_start "$1"
 }
 
