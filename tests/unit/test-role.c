@@ -14,6 +14,8 @@
 #define B  ROLE_FLAG_BUSY
 #define HO ROLE_FLAG_HANDED_OVER
 #define FO ROLE_FLAG_FAILED_OVER
+#define LV ROLE_FLAG_LEAVING
+#define RS ROLE_FLAG_RESTARTING
 
 #define START     ROLE_ACTION_START_SERVICES
 #define STOP      ROLE_ACTION_STOP_SERVICES
@@ -184,6 +186,60 @@ static const Row rows[] = {
         F(MBB, FAILING, PEER(FAULT, H, 2)), PEER_TAKE_FAILED, DEGRADED, NONE, 1, 0, ALERT),
     ROW("mbb: peer lost mid-handover: keep serving", IN(ACTIVE, HANDOVER_WAIT_PEER, 1),
         F(MBB, FAILING), PEER_LOST, DEGRADED, NONE, 1, 0, ALERT),
+
+    /* Stopping the agent (SHUTDOWN: a stop, not a restart) */
+    ROW("stop, active, peer can take: hand over", IN(ACTIVE, NONE, 1), F(PEER_OK), SHUTDOWN,
+        STOPPING, HANDOVER_STOP, 1, 0, STOP),
+    ROW("stop, active, mbb: peer first", IN(ACTIVE, NONE, 1), F(MBB, PEER_OK), SHUTDOWN, ACTIVE,
+        HANDOVER_WAIT_PEER, 1, 0, TAKE),
+    ROW("stop, active, peer in fault: services stay", IN(ACTIVE, NONE, 1), F(PEER(FAULT, H, 0)),
+        SHUTDOWN, ACTIVE, NONE, 1, 0, ALERT),
+    ROW("stop, active, peer unreachable: services stay", IN(ACTIVE, NONE, 1), F(), SHUTDOWN, ACTIVE,
+        NONE, 1, 0, ALERT),
+    ROW("stop, active, peer stopping too: services stay", IN(ACTIVE, NONE, 1),
+        F(PEER(PASSIVE, H | LV, 0)), SHUTDOWN, ACTIVE, NONE, 1, 0, ALERT),
+    ROW("stop, passive: nothing to do", IN(PASSIVE, NONE, 1), F(PEER(ACTIVE, H, 1)), SHUTDOWN,
+        PASSIVE, NONE, 1, 0, 0),
+    ROW("stopping, passive, asked to take over: refuse", IN(PASSIVE, NONE, 1, .shutting_down = 1),
+        F(PEER(STOPPING, H | B, 1)), PEER_TAKE, PASSIVE, NONE, 1, 0, TAKE_FAIL),
+    ROW("stopping, passive master, peer passive: no start",
+        IN(PASSIVE, NONE, 1, .shutting_down = 1), F(PEER(PASSIVE, H, 1)), PEER_STATE, PASSIVE, NONE,
+        1, 0, 0),
+    ROW("stopping, peer lost: no takeover",
+        IN(PASSIVE, NONE, 1, .shutting_down = 1, .peer_seen = 1), F(), PEER_LOST, PASSIVE, NONE, 1,
+        0, ALERT),
+    ROW("stop handover, peer's agent leaves: start our own again",
+        IN(STOPPING, HANDOVER_WAIT_PEER, 1, .shutting_down = 1), F(PEER(PASSIVE, H | LV, 0)),
+        PEER_STATE, STARTING, RESTART, 2, 0, START | ALERT),
+    ROW("peer restarting its agent, lost: wait", IN(PASSIVE, NONE, 1, .peer_seen = 1),
+        F(.peer_state = ROLE_ACTIVE, .peer_flags = H | RS, .peer_epoch = 1), PEER_LOST, PASSIVE,
+        NONE, 1, 0, ALERT),
+    ROW("peer left serving (no one could take), lost: no takeover",
+        IN(PASSIVE, NONE, 1, .peer_seen = 1),
+        F(.peer_state = ROLE_ACTIVE, .peer_flags = H | LV, .peer_epoch = 1), PEER_LOST, PASSIVE,
+        NONE, 1, 0, ALERT),
+    ROW("peer left after handing over to us: already serving", IN(ACTIVE, NONE, 2, .peer_seen = 1),
+        F(.peer_state = ROLE_PASSIVE, .peer_flags = H | LV | HO, .peer_epoch = 1), PEER_LOST,
+        ACTIVE, NONE, 2, 0, ALERT),
+    ROW("quiesce, peer's agent stopping: refused", IN(ACTIVE, NONE, 1), F(PEER(PASSIVE, H | LV, 0)),
+        QUIESCE, ACTIVE, NONE, 1, 0, ERR),
+
+    /* Services found running at start on a passive node (a lost save, a start by hand) */
+    ROW("stray, peer serves: stop them", IN(PASSIVE, NONE, 1), F(STANDBY, PEER(ACTIVE, H, 2)),
+        PROBE_STRAY, PASSIVE, STOP_STRAY, 1, 0, STOP | ALERT),
+    ROW("stray stopped: passive", IN(PASSIVE, STOP_STRAY, 1, .stray = 1),
+        F(STANDBY, PEER(ACTIVE, H, 2)), SERVICES_STOPPED, PASSIVE, NONE, 1, 0, 0),
+    ROW("stray that will not stop: degraded", IN(PASSIVE, STOP_STRAY, 1, .stray = 1),
+        F(STANDBY, PEER(ACTIVE, H, 2)), SERVICES_STOP_FAILED, DEGRADED, NONE, 1, 0, ALERT),
+    ROW("stray, peer passive: adopt", IN(PASSIVE, NONE, 1), F(STANDBY, PEER(PASSIVE, H, 1)),
+        PROBE_STRAY, ACTIVE, NONE, 1, 0, ALERT),
+    ROW("stray, no peer yet: wait", IN(PASSIVE, NONE, 1), F(STANDBY), PROBE_STRAY, PASSIVE, NONE, 1,
+        0, 0),
+    ROW("stray, no peer within init_dead: adopt", IN(PASSIVE, NONE, 1, .stray = 1), F(STANDBY),
+        INIT_DEAD, ACTIVE, NONE, 1, 0, ALERT),
+    ROW("stray, handed over, peer connects serving: stop",
+        IN(PASSIVE, NONE, 1, .stray = 1, .handed_over = 1), F(PEER(ACTIVE, H, 2)), PEER_STATE,
+        PASSIVE, STOP_STRAY, 1, 1, STOP | ALERT),
 
     /* A stop that fails, even killed: never tell the peer to start; serve, degraded */
     ROW("bbm: stop failed: no TAKE, degraded", IN(STOPPING, HANDOVER_STOP, 1), F(FAILING, PEER_OK),
