@@ -750,9 +750,11 @@ int arbiter_new(sd_event *e, const ConfigArbiter *cfg, const char *node, const A
         r = etcd_new(e, cfg, &a->etcd, ret_error);
         if (r < 0)
                 return r;
-        r = sd_event_add_time(e, &a->tick, CLOCK_MONOTONIC, USEC_INFINITY, 0, on_tick, a);
+        r = sd_event_add_time(e, &a->tick, CLOCK_MONOTONIC, USEC_INFINITY, USEC_PER_MSEC, on_tick,
+                              a);
         if (r >= 0)
-                r = sd_event_add_time(e, &a->fence, CLOCK_MONOTONIC, USEC_INFINITY, 0, on_fence, a);
+                r = sd_event_add_time(e, &a->fence, CLOCK_MONOTONIC, USEC_INFINITY, USEC_PER_MSEC,
+                                      on_fence, a);
         if (r < 0)
                 return r;
         /* The fence deadline goes before anything else due at the same time. */

@@ -237,8 +237,8 @@ static int command_add_sources(Command *c, sd_event *e, usec_t timeout)
         (void)sd_event_source_set_description(c->child_source, "command");
 
         if (timeout > 0 && timeout != USEC_INFINITY) {
-                r = sd_event_add_time_relative(e, &c->timer_source, CLOCK_MONOTONIC, timeout, 0,
-                                               command_on_timer, c);
+                r = sd_event_add_time_relative(e, &c->timer_source, CLOCK_MONOTONIC, timeout,
+                                               USEC_PER_MSEC, command_on_timer, c);
                 if (r < 0)
                         return r;
                 (void)sd_event_source_set_description(c->timer_source, "command-timeout");

@@ -205,7 +205,8 @@ int curl_event_new(sd_event *e, CurlEvent **ret)
         ce->multi = curl_multi_init();
         if (!ce->multi)
                 return -ENOMEM;
-        r = sd_event_add_time(e, &ce->timer, CLOCK_MONOTONIC, USEC_INFINITY, 0, on_timer, ce);
+        r = sd_event_add_time(e, &ce->timer, CLOCK_MONOTONIC, USEC_INFINITY, USEC_PER_MSEC,
+                              on_timer, ce);
         if (r < 0)
                 return r;
         sd_event_source_set_enabled(ce->timer, SD_EVENT_OFF);

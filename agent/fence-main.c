@@ -75,7 +75,8 @@ static int on_input(sd_event_source *s, int fd, uint32_t revents, void *userdata
                 log_notice("fence: the agent is gone; stopping its services in %lld ms unless a "
                            "new agent takes over",
                            (long long)((int64_t)at - (int64_t)now_usec(CLOCK_MONOTONIC)) / 1000);
-                if (sd_event_add_time(e, NULL, CLOCK_MONOTONIC, at, 0, on_fence, NULL) < 0)
+                if (sd_event_add_time(e, NULL, CLOCK_MONOTONIC, at, USEC_PER_MSEC, on_fence, NULL) <
+                    0)
                         return sd_event_exit(e, 1);
                 return 0;
         }

@@ -149,8 +149,9 @@ static void manager_fence(Manager *m)
         budget = kill_at > now ? kill_at - now : USEC_PER_MSEC;
         log_warning("Fence: stopping services, killing what still runs within %llu ms",
                     (unsigned long long)(budget / USEC_PER_MSEC));
-        if (!m->fence_kill && sd_event_add_time(m->event, &m->fence_kill, CLOCK_MONOTONIC,
-                                                USEC_INFINITY, 0, on_fence_kill, m) >= 0)
+        if (!m->fence_kill &&
+            sd_event_add_time(m->event, &m->fence_kill, CLOCK_MONOTONIC, USEC_INFINITY,
+                              USEC_PER_MSEC, on_fence_kill, m) >= 0)
                 sd_event_source_set_priority(m->fence_kill, SD_EVENT_PRIORITY_IMPORTANT);
         if (m->fence_kill) {
                 sd_event_source_set_time(m->fence_kill, kill_at);

@@ -97,8 +97,8 @@ static int service_kill_schedule(ServiceKill *k, usec_t delay)
         int r;
 
         if (!k->timer) {
-                r = sd_event_add_time_relative(k->event, &k->timer, CLOCK_MONOTONIC, delay, 0,
-                                               service_kill_on_timer, k);
+                r = sd_event_add_time_relative(k->event, &k->timer, CLOCK_MONOTONIC, delay,
+                                               USEC_PER_MSEC, service_kill_on_timer, k);
                 if (r >= 0)
                         (void)sd_event_source_set_description(k->timer, "service-kill");
                 return r;

@@ -371,8 +371,8 @@ static int unit_job_new(UnitManager *m, UnitJobKind kind, const char *unit, usec
                 return -ENOMEM;
         }
         if (timeout > 0 && timeout != USEC_INFINITY) {
-                r = sd_event_add_time_relative(m->event, &j->timer, CLOCK_MONOTONIC, timeout, 0,
-                                               on_timeout, j);
+                r = sd_event_add_time_relative(m->event, &j->timer, CLOCK_MONOTONIC, timeout,
+                                               USEC_PER_MSEC, on_timeout, j);
                 if (r < 0) {
                         free(j->unit);
                         free(j);

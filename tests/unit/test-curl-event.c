@@ -109,7 +109,7 @@ static int setup(void **state)
         assert_int_equal(sd_event_new(&c->event), 0);
         assert_int_equal(curl_event_new(c->event, &c->ce), 0);
         assert_true(sd_event_add_time_relative(c->event, &c->ticker, CLOCK_MONOTONIC,
-                                               10 * USEC_PER_MSEC, 0, on_tick, c) >= 0);
+                                               10 * USEC_PER_MSEC, USEC_PER_MSEC, on_tick, c) >= 0);
         sd_event_source_set_enabled(c->ticker, SD_EVENT_ON);
         current = c;
         *state = c;
