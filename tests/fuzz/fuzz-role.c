@@ -108,8 +108,11 @@ static void world_apply(World *w, const RoleOutput *o)
 
         if (a & ROLE_ACTION_FENCE) /* cancels whatever runs, then stops */
                 w->services = ROLE_ACTION_STOP_SERVICES;
-        else if (a & (ROLE_ACTION_START_SERVICES | ROLE_ACTION_STOP_SERVICES |
-                      ROLE_ACTION_PROBE_SERVICES)) {
+        else if (a & ROLE_ACTION_RESTART_SERVICES) { /* stop, then start: ends as a start */
+                FUZZ_CHECK(w->services == 0);
+                w->services = ROLE_ACTION_START_SERVICES;
+        } else if (a & (ROLE_ACTION_START_SERVICES | ROLE_ACTION_STOP_SERVICES |
+                        ROLE_ACTION_PROBE_SERVICES)) {
                 FUZZ_CHECK(w->services == 0);
                 w->services = (int)(a & (ROLE_ACTION_START_SERVICES | ROLE_ACTION_STOP_SERVICES |
                                          ROLE_ACTION_PROBE_SERVICES));
@@ -165,6 +168,15 @@ static void check_step(const RoleMachine *in, const RoleFacts *f, RoleEvent even
                 FUZZ_CHECK(out->state != ROLE_STARTING && out->state != ROLE_STOPPING);
         if (a & ROLE_ACTION_SEND_TAKE_DONE)
                 FUZZ_CHECK(role_state_is_serving(out->state));
+        /* Maintenance: nothing begins (only the arbiter's fence still acts); a restart in place
+         * only while serving, never beside a start or a stop. */
+        if (f->maintenance && in->op == ROLE_OP_NONE && !(a & ROLE_ACTION_FENCE))
+                FUZZ_CHECK(!start && !stop &&
+                           !(a & (ROLE_ACTION_RESTART_SERVICES | ROLE_ACTION_SEND_TAKE |
+                                  ROLE_ACTION_SEND_RELEASE)));
+        if (a & ROLE_ACTION_RESTART_SERVICES)
+                FUZZ_CHECK(role_state_is_serving(out->state) && !start && !stop &&
+                           out->op == ROLE_OP_LOCAL_RESTART && f->restart_available);
 
         /* Serving ends only through a stop; it begins only after a start, a probe that found the
          * services running, or a stop that failed. */
@@ -215,6 +227,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
                     .peer_misconfigured = bits & 64,
                     .arbiter = bits2 & 1,
                     .key_held = bits2 & 2,
+                    .maintenance = bits2 & 4,
+                    .restart_available = bits2 & 8,
                     .peer_state = (RoleState)(take8(&in) % _ROLE_STATE_MAX),
                     .peer_flags = take8(&in),
                     .peer_epoch = take64(&in),
