@@ -169,6 +169,7 @@ static void parse_range(Arbiter *a, json_object *range)
 
 static void look_done(Arbiter *a);
 static void acquire_step(Arbiter *a);
+static void report_lost(Arbiter *a, const char *why);
 
 static void become_holding(Arbiter *a, int64_t lease, int64_t mod_revision, const char *value_b64,
                            usec_t confirmed_send);
@@ -203,7 +204,14 @@ static void on_range(EtcdCall *call, int result, json_object *reply, const char 
         }
         set_reachable(a, true, NULL);
         parse_range(a, reply);
-        if (a->holder_lease != 0 && !(a->phase == ARBITER_HOLDING && a->holder_lease == a->lease)) {
+        if (a->phase == ARBITER_HOLDING) {
+                /* Renewing a lease proves nothing if the key went (deleted by hand, say): the
+                 * other node may take it at once. */
+                if (!a->holder || !streq(a->holder, a->node) || a->holder_lease != a->lease)
+                        return report_lost(a, "the key no longer names this node's lease");
+                return;
+        }
+        if (a->holder_lease != 0) {
                 r = etcd_call(a->etcd, "/v3/lease/timetolive", lease_request(a->holder_lease),
                               arbiter_interval(a), on_ttl, a, &a->call);
                 if (r >= 0)
@@ -546,6 +554,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
                 break;
         case ARBITER_HOLDING:
                 send_keepalive(a);
+                arbiter_look(a);
                 arbiter_schedule(a, arbiter_interval(a));
                 break;
         default:
