@@ -169,6 +169,9 @@ static int conn_handle_frame(Peer *p, PeerConn *c, const Frame *f)
                 /* Both nonces are known: prove the key for this very connection. */
                 return conn_send(p, c, FRAME_AUTH, 0, NULL);
         case FRAME_AUTH:
+                /* Not adopted before its address is known to be the peer's: it redials. */
+                if (c->unverified)
+                        return -EAGAIN;
                 c->key_proven = true;
                 if (!check_names(p, c, &kind, why, sizeof(why), tell, sizeof(tell))) {
                         peer_set_problem(p, kind, "%s", why);

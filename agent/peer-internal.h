@@ -43,7 +43,9 @@ typedef struct PeerConn {
         bool authenticated; /* promoted: both directions proven */
         bool refused;       /* we told it what is misconfigured and wait for it to close */
         bool diagnostic;    /* let in only to name a misconfiguration: never adopted */
-        usec_t accepted;    /* CLOCK_MONOTONIC; the oldest pending connection is shed first */
+        bool unverified;    /* arrived while the peer's host name was being resolved */
+        struct sockaddr_storage from;
+        usec_t accepted; /* CLOCK_MONOTONIC; the oldest pending connection is shed first */
         sd_event_source *io;
         sd_event_source *deadline; /* the handshake must finish in time */
         FrameSession session;
@@ -101,6 +103,8 @@ int conn_send(Peer *p, PeerConn *c, FrameType type, uint32_t request_id, const c
 /* peer.c, for peer-conn.c */
 void peer_log_refusal(Peer *p, const char *address, const char *what, int error);
 void peer_drop_conn(Peer *p, PeerConn *c);
+/* Whether sa is one of the peer's addresses. */
+bool peer_address_is_peer(const Peer *p, const struct sockaddr *sa);
 bool peer_holds_conn(const Peer *p, const PeerConn *c);
 void peer_promote(Peer *p, PeerConn *c);
 void peer_mark_seen(Peer *p);

@@ -115,7 +115,7 @@ void peer_promote(Peer *p, PeerConn *c)
                 p->cb.connected(p, p->userdata);
 }
 
-static bool address_is_peer(const Peer *p, const struct sockaddr *sa)
+bool peer_address_is_peer(const Peer *p, const struct sockaddr *sa)
 {
         for (size_t i = 0; i < p->n_addresses; i++)
                 if (socket_address_same_host((const struct sockaddr *)&p->addresses[i].sa, sa))
@@ -135,7 +135,12 @@ static void on_accept(Listener *l, int cfd, const struct sockaddr *sa, socklen_t
         /* Only the configured peer's address may even start a handshake, unless peer.address
          * names this very node: then nothing is adopted anyway, and a keyed peer that calls is
          * told what is wrong (the same configuration copied to both nodes does this). */
-        bool diagnostic = !address_is_peer(p, sa);
+        bool diagnostic = !peer_address_is_peer(p, sa);
+        /* The first answer for a peer host name is still on its way: hold the connection, and
+         * check its address when the answer comes (on_resolved). */
+        bool unverified = diagnostic && p->n_addresses == 0 && p->resolve && !p->self_address;
+        if (unverified)
+                diagnostic = false;
         if (diagnostic && !p->self_address) {
                 peer_log_refusal(p, address, "not the peer's address (peer.address)", 0);
                 close(cfd);
@@ -171,6 +176,9 @@ static void on_accept(Listener *l, int cfd, const struct sockaddr *sa, socklen_t
                 return;
         }
         c->diagnostic = diagnostic;
+        c->unverified = unverified;
+        if (len <= sizeof(c->from))
+                memcpy(&c->from, sa, len);
         p->pending[slot] = c;
         if (conn_start(p, c) < 0)
                 peer_drop_conn(p, c);
@@ -281,6 +289,19 @@ static void on_resolved(Resolve *r, int error, const SocketAddress *addresses, s
                 return;
         }
         peer_set_addresses(p, addresses, n);
+        log_debug("peer %s: %s resolved to %zu address(es), %zu usable", p->config->peer_name,
+                  p->config->peer_host, n, p->n_addresses);
+        for (size_t i = 0; i < PEER_PENDING_MAX; i++) {
+                PeerConn *c = p->pending[i];
+                if (!c || !c->unverified)
+                        continue;
+                if (peer_address_is_peer(p, (const struct sockaddr *)&c->from)) {
+                        c->unverified = false;
+                        continue;
+                }
+                peer_log_refusal(p, c->address, "not the peer's address (peer.address)", 0);
+                peer_drop_conn(p, c);
+        }
         if (dial && (p->n_addresses == 0 || peer_dial(p) < 0))
                 peer_schedule_redial(p);
 }

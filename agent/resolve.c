@@ -98,10 +98,15 @@ static int on_resolved(sd_event_source *source, int fd, uint32_t revents, void *
 {
         Resolve *r = userdata;
         ResolveShared *s = r->shared;
+        SocketAddress addresses[RESOLVE_ADDRESSES_MAX];
+        size_t n = s->error ? 0 : s->n;
+        int error = s->error;
 
         r->io = sd_event_source_disable_unref(r->io);
-        /* The eventfd write is after the results: they are complete here. */
-        r->fn(r, s->error, s->addresses, s->error ? 0 : s->n, r->userdata);
+        /* The eventfd write is after the results: they are complete here. Copied, since fn may
+         * free r (and with it the shared results). */
+        memcpy(addresses, s->addresses, n * sizeof(addresses[0]));
+        r->fn(r, error, addresses, n, r->userdata);
         return 0;
 }
 

@@ -15,7 +15,7 @@
 typedef struct Resolve Resolve;
 
 /* error: 0, or an EAI_* code (gai_strerror() describes it); addresses valid only during the
- * call. */
+ * call, which may free r. */
 typedef void (*ResolveFn)(Resolve *r, int error, const SocketAddress *addresses, size_t n,
                           void *userdata);
 
