@@ -174,6 +174,12 @@ _printf_(3, 4) static void unit_job_fail(UnitJob *j, int error, const char *form
         unit_job_complete(j, error, message ?: "out of memory");
 }
 
+/* Fails j with the error systemd answered: "what: message". */
+static void unit_job_fail_bus(UnitJob *j, const sd_bus_error *e, const char *what)
+{
+        unit_job_fail(j, -sd_bus_error_get_errno(e) ?: -EIO, "%s: %s", what, e->message ?: e->name);
+}
+
 static void unit_job_finish_with_result(UnitJob *j, const char *result)
 {
         if (streq(result, "done"))
@@ -459,6 +465,18 @@ static int unit_manager_begin(UnitManager *m, UnitJobKind kind, const char *unit
         return 0;
 }
 
+/* The end of every unit_manager_*() that sends a first call: on failure the caller gets -errno and
+ * no job. */
+static int unit_job_sent(UnitJob *j, int r, UnitJob **ret)
+{
+        if (r < 0) {
+                unit_job_free(j);
+                return r;
+        }
+        *ret = j;
+        return 0;
+}
+
 /* Every call this module makes: build it, append its arguments, send it for job j. */
 static int unit_job_call(UnitJob *j, const char *path, const char *interface, const char *method,
                          sd_bus_message_handler_t handler, const char *types, ...)
@@ -494,12 +512,7 @@ static int unit_manager_job_call(UnitManager *m, UnitJobKind kind, const char *m
 
         r = unit_job_call(j, SYSTEMD_PATH, SYSTEMD_MANAGER, method, on_job_queued, "ss", unit,
                           "replace");
-        if (r < 0) {
-                unit_job_free(j);
-                return r;
-        }
-        *ret = j;
-        return 0;
+        return unit_job_sent(j, r, ret);
 }
 
 int unit_manager_start_unit(UnitManager *m, const char *unit, usec_t timeout, UnitJobDone done,
@@ -533,12 +546,7 @@ int unit_manager_start_scope(UnitManager *m, const char *scope, const char *desc
                           "ssa(sv)a(sa(sv))", scope, "fail", 3, "PIDs", "au", 1, (uint32_t)pid,
                           "CollectMode", "s", "inactive-or-failed", "Description", "s", description,
                           0);
-        if (r < 0) {
-                unit_job_free(j);
-                return r;
-        }
-        *ret = j;
-        return 0;
+        return unit_job_sent(j, r, ret);
 }
 
 static int on_active_state(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
@@ -550,8 +558,7 @@ static int on_active_state(sd_bus_message *reply, void *userdata, sd_bus_error *
 
         j->call_slot = sd_bus_slot_unref(j->call_slot);
         if (e) {
-                unit_job_fail(j, -sd_bus_error_get_errno(e) ?: -EIO, "cannot read its state: %s",
-                              e->message ?: e->name);
+                unit_job_fail_bus(j, e, "cannot read its state");
                 return 0;
         }
         r = sd_bus_message_read(reply, "v", "s", &state);
@@ -563,26 +570,34 @@ static int on_active_state(sd_bus_message *reply, void *userdata, sd_bus_error *
         return 0;
 }
 
-static int on_unit_loaded(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+/* The reply to j's call names an object: ask it for one property, answered to handler. */
+static int unit_job_get_property(UnitJob *j, sd_bus_message *reply, const char *refused,
+                                 const char *unreadable, sd_bus_message_handler_t handler,
+                                 const char *interface, const char *property)
 {
-        UnitJob *j = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(reply);
         const char *path;
         int r;
 
         j->call_slot = sd_bus_slot_unref(j->call_slot);
         if (e) {
-                unit_job_fail(j, -sd_bus_error_get_errno(e) ?: -EIO, "cannot load the unit: %s",
-                              e->message ?: e->name);
+                unit_job_fail_bus(j, e, refused);
                 return 0;
         }
         r = sd_bus_message_read(reply, "o", &path);
         if (r >= 0)
-                r = unit_job_call(j, path, "org.freedesktop.DBus.Properties", "Get",
-                                  on_active_state, "ss", SYSTEMD_UNIT, "ActiveState");
+                r = unit_job_call(j, path, "org.freedesktop.DBus.Properties", "Get", handler, "ss",
+                                  interface, property);
         if (r < 0)
-                unit_job_fail(j, r, "cannot read its state: %s", strerror(-r));
+                unit_job_fail(j, r, "%s: %s", unreadable, strerror(-r));
         return 0;
+}
+
+static int on_unit_loaded(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+        return unit_job_get_property(userdata, reply, "cannot load the unit",
+                                     "cannot read its state", on_active_state, SYSTEMD_UNIT,
+                                     "ActiveState");
 }
 
 int unit_manager_get_active_state(UnitManager *m, const char *unit, usec_t timeout,
@@ -597,12 +612,7 @@ int unit_manager_get_active_state(UnitManager *m, const char *unit, usec_t timeo
         j->state_done = done;
 
         r = unit_job_call(j, SYSTEMD_PATH, SYSTEMD_MANAGER, "LoadUnit", on_unit_loaded, "s", unit);
-        if (r < 0) {
-                unit_job_free(j);
-                return r;
-        }
-        *ret = j;
-        return 0;
+        return unit_job_sent(j, r, ret);
 }
 
 static int on_killed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
@@ -613,8 +623,7 @@ static int on_killed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_er
         j->call_slot = sd_bus_slot_unref(j->call_slot);
         /* A unit that is not loaded has no process left to kill. */
         if (e && !sd_bus_error_has_name(e, SYSTEMD_NO_SUCH_UNIT))
-                unit_job_fail(j, -sd_bus_error_get_errno(e) ?: -EIO, "kill refused by systemd: %s",
-                              e->message ?: e->name);
+                unit_job_fail_bus(j, e, "kill refused by systemd");
         else
                 unit_job_complete(j, 0, NULL);
         return 0;
@@ -632,12 +641,7 @@ int unit_manager_kill_unit(UnitManager *m, const char *unit, int signal, usec_t 
         j->done = done;
         r = unit_job_call(j, SYSTEMD_PATH, SYSTEMD_MANAGER, "KillUnit", on_killed, "ssi", unit,
                           "all", (int32_t)signal);
-        if (r < 0) {
-                unit_job_free(j);
-                return r;
-        }
-        *ret = j;
-        return 0;
+        return unit_job_sent(j, r, ret);
 }
 
 static int on_units_listed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
@@ -649,8 +653,7 @@ static int on_units_listed(sd_bus_message *reply, void *userdata, sd_bus_error *
 
         j->call_slot = sd_bus_slot_unref(j->call_slot);
         if (e) {
-                unit_job_fail(j, -sd_bus_error_get_errno(e) ?: -EIO, "cannot list units: %s",
-                              e->message ?: e->name);
+                unit_job_fail_bus(j, e, "cannot list units");
                 return 0;
         }
         r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
@@ -679,7 +682,6 @@ static int on_units_listed(sd_bus_message *reply, void *userdata, sd_bus_error *
 int unit_manager_count_units(UnitManager *m, const char *pattern, int kill_signal, usec_t timeout,
                              UnitJobDone done, void *userdata, UnitJob **ret)
 {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         UnitJob *j;
         int r;
 
@@ -688,21 +690,10 @@ int unit_manager_count_units(UnitManager *m, const char *pattern, int kill_signa
                 return r;
         j->done = done;
         j->kill_signal = kill_signal;
-        r = sd_bus_message_new_method_call(m->bus, &call, SYSTEMD_DESTINATION, SYSTEMD_PATH,
-                                           SYSTEMD_MANAGER, "ListUnitsByPatterns");
-        if (r >= 0)
-                r = sd_bus_message_append_strv(call, NULL);
-        if (r >= 0)
-                r = sd_bus_message_append(call, "as", 1, pattern);
-        if (r >= 0)
-                r = sd_bus_call_async(m->bus, &j->call_slot, call, on_units_listed, j,
-                                      timeout == USEC_INFINITY ? 0 : timeout);
-        if (r < 0) {
-                unit_job_free(j);
-                return r;
-        }
-        *ret = j;
-        return 0;
+        /* No state filter (an empty array), one name pattern. */
+        r = unit_job_call(j, SYSTEMD_PATH, SYSTEMD_MANAGER, "ListUnitsByPatterns", on_units_listed,
+                          "asas", 0, 1, pattern);
+        return unit_job_sent(j, r, ret);
 }
 
 /* GetUnitByPID -> Unit.Job (uo) -> Job.JobType. */
@@ -719,8 +710,7 @@ static int on_own_job_type(sd_bus_message *reply, void *userdata, sd_bus_error *
                 if (sd_bus_error_has_name(e, "org.freedesktop.DBus.Error.UnknownObject"))
                         unit_job_complete(j, 0, "");
                 else
-                        unit_job_fail(j, -sd_bus_error_get_errno(e) ?: -EIO,
-                                      "cannot read the job type: %s", e->message ?: e->name);
+                        unit_job_fail_bus(j, e, "cannot read the job type");
                 return 0;
         }
         r = sd_bus_message_read(reply, "v", "s", &type);
@@ -742,8 +732,7 @@ static int on_own_job(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
 
         j->call_slot = sd_bus_slot_unref(j->call_slot);
         if (e) {
-                unit_job_fail(j, -sd_bus_error_get_errno(e) ?: -EIO,
-                              "cannot read the unit's job: %s", e->message ?: e->name);
+                unit_job_fail_bus(j, e, "cannot read the unit's job");
                 return 0;
         }
         r = sd_bus_message_read(reply, "v", "(uo)", &id, &path);
@@ -761,24 +750,8 @@ static int on_own_job(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
 
 static int on_own_unit(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
-        UnitJob *j = userdata;
-        const sd_bus_error *e = sd_bus_message_get_error(reply);
-        const char *path;
-        int r;
-
-        j->call_slot = sd_bus_slot_unref(j->call_slot);
-        if (e) {
-                unit_job_fail(j, -sd_bus_error_get_errno(e) ?: -EIO, "cannot find our own unit: %s",
-                              e->message ?: e->name);
-                return 0;
-        }
-        r = sd_bus_message_read(reply, "o", &path);
-        if (r >= 0)
-                r = unit_job_call(j, path, "org.freedesktop.DBus.Properties", "Get", on_own_job,
-                                  "ss", SYSTEMD_UNIT, "Job");
-        if (r < 0)
-                unit_job_fail(j, r, "cannot read our own unit: %s", strerror(-r));
-        return 0;
+        return unit_job_get_property(userdata, reply, "cannot find our own unit",
+                                     "cannot read our own unit", on_own_job, SYSTEMD_UNIT, "Job");
 }
 
 int unit_manager_get_job_type_of_pid(UnitManager *m, pid_t pid, usec_t timeout, UnitStateDone done,
@@ -793,12 +766,7 @@ int unit_manager_get_job_type_of_pid(UnitManager *m, pid_t pid, usec_t timeout, 
         j->state_done = done;
         r = unit_job_call(j, SYSTEMD_PATH, SYSTEMD_MANAGER, "GetUnitByPID", on_own_unit, "u",
                           (uint32_t)pid);
-        if (r < 0) {
-                unit_job_free(j);
-                return r;
-        }
-        *ret = j;
-        return 0;
+        return unit_job_sent(j, r, ret);
 }
 
 const char *unit_job_get_unit(const UnitJob *j)

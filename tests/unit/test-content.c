@@ -12,36 +12,19 @@
 
 #include <cmocka.h>
 
-#include "plugin.h"
+#include "plugin-run.h"
 #include "spawn-server.h"
 
 #define FIXTURE TEST_SOURCE_DIR "/tests/lib/http-fixture.py"
 
-static Plugin *plugin;
 static pid_t server_pid = -1;
 static int server_port;
-
-#define STR(n, v)                                                                                  \
-        ((struct vacataire_param){.name = (n), .type = VACATAIRE_PARAM_STRING, .string = (v)})
-#define INT(n, v)                                                                                  \
-        ((struct vacataire_param){                                                                 \
-            .name = (n), .type = VACATAIRE_PARAM_INT, .integer = (v), .number = (v)})
-#define BOOL(n, v)                                                                                 \
-        ((struct vacataire_param){.name = (n), .type = VACATAIRE_PARAM_BOOL, .boolean = (v)})
-#define LIST(n, a)                                                                                 \
-        ((struct vacataire_param){                                                                 \
-            .name = (n), .type = VACATAIRE_PARAM_LIST, .integer = ELEMENTSOF(a), .list = (a)})
 
 static int setup(void **state)
 {
         char *argv[] = {"python3", FIXTURE, NULL};
-        char *text = NULL;
-
-        if (plugin_load(TEST_BUILD_DIR "/plugins/content.so", &plugin, &text) < 0) {
-                fprintf(stderr, "%s\n", text);
-                free(text);
+        if (plugin_run_load(TEST_BUILD_DIR "/plugins/content.so") < 0)
                 return -1;
-        }
         server_pid = start_server(argv, &server_port);
         if (server_pid < 0) {
                 fprintf(stderr, "cannot start %s\n", FIXTURE);
@@ -55,11 +38,6 @@ static int teardown(void **state)
         stop_server(server_pid);
         plugin = plugin_free(plugin);
         return 0;
-}
-
-static double now_seconds(void)
-{
-        return (double)now_usec(CLOCK_MONOTONIC) / (double)USEC_PER_SEC;
 }
 
 /* An answer that arrived carries its time and size as perfdata, kept here; msg keeps the rest. */
@@ -82,17 +60,8 @@ static void strip_perfdata(char *msg)
 static int run_check(const struct vacataire_param *items, size_t n, double timeout, char *msg,
                      size_t msg_size)
 {
-        struct vacataire_params params = {(uint32_t)n, items};
-        void *plugin_state = NULL;
-        char err[256] = "";
-        int r;
+        int r = run_plugin(items, n, timeout, msg, msg_size);
 
-        r = plugin->api->configure(&params, timeout, &plugin_state, err, sizeof(err));
-        if (r != 0)
-                fail_msg("configure failed: %s", err);
-        msg[0] = 0;
-        r = plugin->api->run(plugin_state, msg, msg_size);
-        plugin->api->free(plugin_state);
         strip_perfdata(msg);
         return r;
 }
@@ -114,18 +83,6 @@ static const char *url(const char *path)
                 assert_int_equal(run_check(items_, ELEMENTSOF(items_), 5.0, msg_, sizeof(msg_)),   \
                                  result);                                                          \
                 assert_string_equal(msg_, message);                                                \
-        } while (0)
-
-#define CONFIGURE_ERROR(expected, ...)                                                             \
-        do {                                                                                       \
-                const struct vacataire_param items_[] = {__VA_ARGS__};                             \
-                struct vacataire_params params_ = {ELEMENTSOF(items_), items_};                    \
-                void *state_ = NULL;                                                               \
-                char err_[256] = "";                                                               \
-                assert_int_not_equal(                                                              \
-                    plugin->api->configure(&params_, 1.0, &state_, err_, sizeof(err_)), 0);        \
-                assert_null(state_);                                                               \
-                assert_string_equal(err_, expected);                                               \
         } while (0)
 
 static void test_exact_length(void **state)

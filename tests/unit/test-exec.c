@@ -9,34 +9,21 @@
 
 #include <cmocka.h>
 
-#include "plugin.h"
+#include "plugin-run.h"
 #include "spawn-server.h"
+#include "free-port.h"
 
 #define NAGIOS  "/usr/lib/nagios/plugins/"
 #define FIXTURE TEST_SOURCE_DIR "/tests/lib/http-fixture.py"
 
-#define STR(n, v)                                                                                  \
-        ((struct vacataire_param){.name = (n), .type = VACATAIRE_PARAM_STRING, .string = (v)})
-#define INT(n, v)                                                                                  \
-        ((struct vacataire_param){                                                                 \
-            .name = (n), .type = VACATAIRE_PARAM_INT, .integer = (v), .number = (v)})
-#define LIST(n, a)                                                                                 \
-        ((struct vacataire_param){                                                                 \
-            .name = (n), .type = VACATAIRE_PARAM_LIST, .integer = ELEMENTSOF(a), .list = (a)})
 #define ARGV(...) ((const struct vacataire_param[]){__VA_ARGS__})
 
-static Plugin *plugin;
 static char tmp[] = "/tmp/vc-test-exec-XXXXXX";
 
 static int setup(void **state)
 {
-        char *text = NULL;
-
-        if (plugin_load(TEST_BUILD_DIR "/plugins/exec.so", &plugin, &text) < 0) {
-                fprintf(stderr, "%s\n", text);
-                free(text);
+        if (plugin_run_load(TEST_BUILD_DIR "/plugins/exec.so") < 0)
                 return -1;
-        }
         if (!mkdtemp(tmp))
                 return -1;
         return 0;
@@ -51,11 +38,6 @@ static int teardown(void **state)
         return system(cmd) == 0 ? 0 : -1;
 }
 
-static double now_seconds(void)
-{
-        return (double)now_usec(CLOCK_MONOTONIC) / (double)USEC_PER_SEC;
-}
-
 /* Configures with a command of n words (and extra params), runs once, returns the result. */
 static int run_command(const struct vacataire_param *argv, size_t n,
                        const struct vacataire_param *extra, size_t n_extra, double timeout,
@@ -63,21 +45,11 @@ static int run_command(const struct vacataire_param *argv, size_t n,
 {
         struct vacataire_param items[4] = {
             {.name = "command", .type = VACATAIRE_PARAM_LIST, .integer = (int64_t)n, .list = argv}};
-        struct vacataire_params params = {(uint32_t)(1 + n_extra), items};
-        void *plugin_state = NULL;
-        char err[256] = "";
-        int r;
 
         assert_true(n_extra < 4);
         for (size_t i = 0; i < n_extra; i++)
                 items[1 + i] = extra[i];
-        r = plugin->api->configure(&params, timeout, &plugin_state, err, sizeof(err));
-        if (r != 0)
-                fail_msg("configure failed: %s", err);
-        msg[0] = 0;
-        r = plugin->api->run(plugin_state, msg, msg_size);
-        plugin->api->free(plugin_state);
-        return r;
+        return run_plugin(items, 1 + n_extra, timeout, msg, msg_size);
 }
 
 #define RUN(msg, timeout, ...)                                                                     \
@@ -85,18 +57,6 @@ static int run_command(const struct vacataire_param *argv, size_t n,
                     sizeof(msg))
 
 #define CMD(s) STR("command", s)
-
-#define CONFIGURE_ERROR(expected, ...)                                                             \
-        do {                                                                                       \
-                const struct vacataire_param items_[] = {__VA_ARGS__};                             \
-                struct vacataire_params params_ = {ELEMENTSOF(items_), items_};                    \
-                void *state_ = NULL;                                                               \
-                char err_[256] = "";                                                               \
-                assert_int_not_equal(                                                              \
-                    plugin->api->configure(&params_, 1.0, &state_, err_, sizeof(err_)), 0);        \
-                assert_null(state_);                                                               \
-                assert_string_equal(err_, expected);                                               \
-        } while (0)
 
 /* Whether a process is gone (or a zombie, which has no more to do). */
 static bool process_gone(pid_t pid)
@@ -159,20 +119,6 @@ static void test_check_dummy(void **state)
                          VACATAIRE_WARNING);
 }
 
-/* A free port on 127.0.0.1: bound, learnt and closed. */
-static int free_port(void)
-{
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t len = sizeof(sa);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        assert_true(fd >= 0);
-        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-        assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-        close(fd);
-        return ntohs(sa.sin_port);
-}
-
 static void test_check_tcp_and_http(void **state)
 {
         char *argv[] = {"python3", FIXTURE, NULL};
@@ -202,7 +148,7 @@ static void test_check_tcp_and_http(void **state)
         assert_non_null(strstr(msg, "503"));
         stop_server(pid);
 
-        snprintf(port, sizeof(port), "%d", free_port());
+        snprintf(port, sizeof(port), "%u", free_port());
         assert_int_equal(RUN(msg, 5.0, CMD(NAGIOS "check_tcp"), CMD("-H"), CMD("127.0.0.1"),
                              CMD("-p"), CMD(port)),
                          VACATAIRE_CRITICAL);

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 
 #include "health.h"
+#include "free-port.h"
 
 #define CLIENT_TIMEOUT (10 * USEC_PER_SEC)
 #define IDLE_CLIENTS   (HEALTH_CONNECTIONS_MAX + 36)
@@ -32,20 +33,6 @@ static RoleState state_fn(void *userdata)
 
         f->n_state_calls++;
         return f->state;
-}
-
-/* A port nobody listens on now: bound to port 0, read back, closed. */
-static unsigned free_port(void)
-{
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t len = sizeof(sa);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        assert_true(fd >= 0);
-        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-        assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-        close(fd);
-        return ntohs(sa.sin_port);
 }
 
 static int setup(void **state)

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "lb.h"
+#include "free-port.h"
 
 #define MAX_LINES 16
 
@@ -95,20 +96,6 @@ static void fake_stop(Fake *f)
                 free(f->lines[i]);
         for (unsigned i = 0; i < f->n_connections && i < MAX_LINES; i++)
                 sd_event_source_unref(f->conns[i]);
-}
-
-/* A port nobody listens on now. */
-static unsigned free_port(void)
-{
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t len = sizeof(sa);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        assert_true(fd >= 0);
-        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-        assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-        close(fd);
-        return ntohs(sa.sin_port);
 }
 
 typedef struct Fixture {

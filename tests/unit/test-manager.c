@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "free-port.h"
 
 #define MSEC(x) ((usec_t)(x)*USEC_PER_MSEC)
 
@@ -25,19 +26,6 @@ typedef struct Fixture {
         char path[128];
         Manager *m;
 } Fixture;
-
-static unsigned free_port(void)
-{
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t len = sizeof(sa);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        assert_true(fd >= 0);
-        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-        assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-        close(fd);
-        return ntohs(sa.sin_port);
-}
 
 static void write_file(const Fixture *f, const char *name, mode_t mode, const char *text)
 {

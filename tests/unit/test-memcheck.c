@@ -7,32 +7,13 @@
 
 #include <cmocka.h>
 
-#include "plugin.h"
+#include "plugin-run.h"
 
 #define MEMINFO(name) TEST_SOURCE_DIR "/tests/unit/meminfo/" name
 
-static Plugin *plugin;
-
-#define STR(n, v)                                                                                  \
-        ((struct vacataire_param){.name = (n), .type = VACATAIRE_PARAM_STRING, .string = (v)})
-#define INT(n, v)                                                                                  \
-        ((struct vacataire_param){                                                                 \
-            .name = (n), .type = VACATAIRE_PARAM_INT, .integer = (v), .number = (v)})
-#define FLOAT(n, v)                                                                                \
-        ((struct vacataire_param){.name = (n), .type = VACATAIRE_PARAM_FLOAT, .number = (v)})
-#define BOOL(n, v)                                                                                 \
-        ((struct vacataire_param){.name = (n), .type = VACATAIRE_PARAM_BOOL, .boolean = (v)})
-
 static int setup(void **state)
 {
-        char *text = NULL;
-
-        if (plugin_load(TEST_BUILD_DIR "/plugins/memcheck.so", &plugin, &text) < 0) {
-                fprintf(stderr, "%s\n", text);
-                free(text);
-                return -1;
-        }
-        return 0;
+        return plugin_run_load(TEST_BUILD_DIR "/plugins/memcheck.so");
 }
 
 static int teardown(void **state)
@@ -43,17 +24,7 @@ static int teardown(void **state)
 
 static int run_check(const struct vacataire_param *items, size_t n, char *msg, size_t msg_size)
 {
-        struct vacataire_params params = {(uint32_t)n, items};
-        void *plugin_state = NULL;
-        char err[256] = "";
-        int r;
-
-        r = plugin->api->configure(&params, 1.0, &plugin_state, err, sizeof(err));
-        if (r != 0)
-                fail_msg("configure failed: %s", err);
-        r = plugin->api->run(plugin_state, msg, msg_size);
-        plugin->api->free(plugin_state);
-        return r;
+        return run_plugin(items, n, 1.0, msg, msg_size);
 }
 
 /* Runs a check and asserts its result and exact message. */
@@ -64,18 +35,6 @@ static int run_check(const struct vacataire_param *items, size_t n, char *msg, s
                 assert_int_equal(run_check(items_, ELEMENTSOF(items_), msg_, sizeof(msg_)),        \
                                  result);                                                          \
                 assert_string_equal(msg_, message);                                                \
-        } while (0)
-
-#define CONFIGURE_ERROR(expected, ...)                                                             \
-        do {                                                                                       \
-                const struct vacataire_param items_[] = {__VA_ARGS__};                             \
-                struct vacataire_params params_ = {ELEMENTSOF(items_), items_};                    \
-                void *state_ = NULL;                                                               \
-                char err_[256] = "";                                                               \
-                assert_int_not_equal(                                                              \
-                    plugin->api->configure(&params_, 1.0, &state_, err_, sizeof(err_)), 0);        \
-                assert_null(state_);                                                               \
-                assert_string_equal(err_, expected);                                               \
         } while (0)
 
 static void test_healthy(void **state)

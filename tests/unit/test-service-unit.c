@@ -19,6 +19,7 @@
 #include "scope.h"
 #include "service-unit.h"
 #include "service.h"
+#include "free-port.h"
 
 static bool systemd_missing;
 static sd_event *event;
@@ -126,19 +127,6 @@ static void write_unit(const char *name, const char *text)
         path = strdup_printf("%s/systemd/user/%s", getenv("XDG_RUNTIME_DIR"), name);
         assert_int_equal(write_file_atomic(path, text, strlen(text), 0644), 0);
         assert_int_equal(system("systemctl --user daemon-reload"), 0);
-}
-
-static int free_port(void)
-{
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t len = sizeof(a);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        assert_true(fd >= 0);
-        assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-        assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-        close(fd);
-        return ntohs(a.sin_port);
 }
 
 static bool port_answers(int port)

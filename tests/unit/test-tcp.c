@@ -9,26 +9,14 @@
 
 #include <cmocka.h>
 
-#include "plugin.h"
+#include "plugin-run.h"
 #include "spawn-server.h"
 
 #define LINE_SERVER TEST_SOURCE_DIR "/tests/lib/line-server.py"
 
-#define STR(n, v)                                                                                  \
-        ((struct vacataire_param){.name = (n), .type = VACATAIRE_PARAM_STRING, .string = (v)})
-#define INT(n, v)                                                                                  \
-        ((struct vacataire_param){                                                                 \
-            .name = (n), .type = VACATAIRE_PARAM_INT, .integer = (v), .number = (v)})
-
-static Plugin *plugin;
 static pid_t redis_pid = -1;
 static int redis_port;
 static char redis_dir[] = "/tmp/vc-test-tcp-XXXXXX";
-
-static double now_seconds(void)
-{
-        return (double)now_usec(CLOCK_MONOTONIC) / (double)USEC_PER_SEC;
-}
 
 /* A port free on both 127.0.0.1 and ::1 when we looked. */
 static int free_port(void)
@@ -121,13 +109,8 @@ static pid_t start_redis(int *ret_port)
 
 static int setup(void **state)
 {
-        char *text = NULL;
-
-        if (plugin_load(TEST_BUILD_DIR "/plugins/tcp.so", &plugin, &text) < 0) {
-                fprintf(stderr, "%s\n", text);
-                free(text);
+        if (plugin_run_load(TEST_BUILD_DIR "/plugins/tcp.so") < 0)
                 return -1;
-        }
         redis_pid = start_redis(&redis_port);
         if (redis_pid < 0) {
                 fprintf(stderr, "cannot start redis-server (tests/deps.sh test)\n");
@@ -146,40 +129,11 @@ static int teardown(void **state)
         return system(cmd) == 0 ? 0 : -1;
 }
 
-static int run_check(const struct vacataire_param *items, size_t n, double timeout, char *msg,
-                     size_t msg_size)
-{
-        struct vacataire_params params = {(uint32_t)n, items};
-        void *plugin_state = NULL;
-        char err[256] = "";
-        int r;
-
-        r = plugin->api->configure(&params, timeout, &plugin_state, err, sizeof(err));
-        if (r != 0)
-                fail_msg("configure failed: %s", err);
-        msg[0] = 0;
-        r = plugin->api->run(plugin_state, msg, msg_size);
-        plugin->api->free(plugin_state);
-        return r;
-}
-
 #define CHECK(result, timeout, msg, ...)                                                           \
         do {                                                                                       \
                 const struct vacataire_param items_[] = {__VA_ARGS__};                             \
-                assert_int_equal(run_check(items_, ELEMENTSOF(items_), timeout, msg, sizeof(msg)), \
-                                 result);                                                          \
-        } while (0)
-
-#define CONFIGURE_ERROR(expected, ...)                                                             \
-        do {                                                                                       \
-                const struct vacataire_param items_[] = {__VA_ARGS__};                             \
-                struct vacataire_params params_ = {ELEMENTSOF(items_), items_};                    \
-                void *state_ = NULL;                                                               \
-                char err_[256] = "";                                                               \
-                assert_int_not_equal(                                                              \
-                    plugin->api->configure(&params_, 1.0, &state_, err_, sizeof(err_)), 0);        \
-                assert_null(state_);                                                               \
-                assert_string_equal(err_, expected);                                               \
+                assert_int_equal(                                                                  \
+                    run_plugin(items_, ELEMENTSOF(items_), timeout, msg, sizeof(msg)), result);    \
         } while (0)
 
 /* The message up to the perfdata, which holds a time. */
