@@ -6,27 +6,7 @@
 #include <stdarg.h>
 
 #include "log.h"
-
-#define SYSTEMD_DESTINATION  "org.freedesktop.systemd1"
-#define SYSTEMD_PATH         "/org/freedesktop/systemd1"
-#define SYSTEMD_MANAGER      "org.freedesktop.systemd1.Manager"
-#define SYSTEMD_UNIT         "org.freedesktop.systemd1.Unit"
-#define SYSTEMD_NO_SUCH_UNIT "org.freedesktop.systemd1.NoSuchUnit"
-
-/* JobRemoved signals kept while a StartUnit/StopUnit reply is still on its way. systemd answers
- * before it runs the job, so this is only a guard against reordering. */
-#define RECENTLY_REMOVED_MAX 16
-
-typedef enum UnitJobKind {
-        UNIT_JOB_START,
-        UNIT_JOB_STOP,
-        UNIT_JOB_SCOPE,
-        UNIT_JOB_ACTIVE_STATE,
-        UNIT_JOB_KILL,
-        UNIT_JOB_COUNT, /* ListUnitsByPatterns: how many matching units are not inactive */
-        UNIT_JOB_OWN_JOB,
-        _UNIT_JOB_KIND_MAX,
-} UnitJobKind;
+#include "service-unit-internal.h"
 
 static const char *const unit_job_kind_table[_UNIT_JOB_KIND_MAX] = {
     [UNIT_JOB_START] = "start",         [UNIT_JOB_STOP] = "stop", [UNIT_JOB_SCOPE] = "start",
@@ -38,41 +18,6 @@ static const char *unit_job_kind_to_string(UnitJobKind k)
 {
         return (size_t)k < ELEMENTSOF(unit_job_kind_table) ? unit_job_kind_table[k] : "unknown";
 }
-
-typedef struct RemovedJob {
-        char *path;
-        char *result;
-} RemovedJob;
-
-struct UnitManager {
-        sd_event *event;
-        SystemdBus which;
-        sd_bus *bus;
-        sd_bus_slot *job_removed_slot;
-        sd_bus_slot *disconnected_slot;
-        sd_bus_slot *subscribe_slot;
-
-        UnitJob *jobs; /* every job in flight */
-        RemovedJob recently_removed[RECENTLY_REMOVED_MAX];
-        size_t recently_removed_next;
-};
-
-struct UnitJob {
-        UnitManager *manager; /* NULL once completed or detached */
-        UnitJobKind kind;
-        char *unit;
-        char *job_path; /* once StartUnit/StopUnit/StartTransientUnit answered */
-        usec_t timeout;
-        int kill_signal; /* UNIT_JOB_COUNT: sent to every matching unit that is not inactive */
-        sd_bus_slot *call_slot;
-        sd_event_source *timer;
-
-        UnitJobDone done;
-        UnitStateDone state_done;
-        void *userdata;
-
-        UnitJob *prev, *next;
-};
 
 static void removed_job_clear(RemovedJob *r)
 {
@@ -151,8 +96,7 @@ const char *unit_manager_bus_name(const UnitManager *m)
         return m && m->which == SYSTEMD_BUS_USER ? "user bus" : "system bus";
 }
 
-/* Completion: the job leaves the manager before done runs, so done may free it. */
-static void unit_job_complete(UnitJob *j, int result, const char *text)
+void unit_job_complete(UnitJob *j, int result, const char *text)
 {
         unit_job_unlink(j);
         if (j->kind == UNIT_JOB_ACTIVE_STATE || j->kind == UNIT_JOB_OWN_JOB) {
@@ -162,7 +106,7 @@ static void unit_job_complete(UnitJob *j, int result, const char *text)
                 j->done(j, result, result < 0 ? text : NULL, j->userdata);
 }
 
-_printf_(3, 4) static void unit_job_fail(UnitJob *j, int error, const char *format, ...)
+void unit_job_fail(UnitJob *j, int error, const char *format, ...)
 {
         _cleanup_free_ char *message = NULL;
         va_list ap;
@@ -174,8 +118,7 @@ _printf_(3, 4) static void unit_job_fail(UnitJob *j, int error, const char *form
         unit_job_complete(j, error, message ?: "out of memory");
 }
 
-/* Fails j with the error systemd answered: "what: message". */
-static void unit_job_fail_bus(UnitJob *j, const sd_bus_error *e, const char *what)
+void unit_job_fail_bus(UnitJob *j, const sd_bus_error *e, const char *what)
 {
         unit_job_fail(j, -sd_bus_error_get_errno(e) ?: -EIO, "%s: %s", what, e->message ?: e->name);
 }
@@ -447,9 +390,8 @@ static int on_job_queued(sd_bus_message *reply, void *userdata, sd_bus_error *re
         return 0;
 }
 
-/* Connects and creates the job: on failure the caller gets -errno and no job. */
-static int unit_manager_begin(UnitManager *m, UnitJobKind kind, const char *unit, usec_t timeout,
-                              void *userdata, UnitJob **ret)
+int unit_manager_begin(UnitManager *m, UnitJobKind kind, const char *unit, usec_t timeout,
+                       void *userdata, UnitJob **ret)
 {
         int r;
 
@@ -465,9 +407,7 @@ static int unit_manager_begin(UnitManager *m, UnitJobKind kind, const char *unit
         return 0;
 }
 
-/* The end of every unit_manager_*() that sends a first call: on failure the caller gets -errno and
- * no job. */
-static int unit_job_sent(UnitJob *j, int r, UnitJob **ret)
+int unit_job_sent(UnitJob *j, int r, UnitJob **ret)
 {
         if (r < 0) {
                 unit_job_free(j);
@@ -477,9 +417,8 @@ static int unit_job_sent(UnitJob *j, int r, UnitJob **ret)
         return 0;
 }
 
-/* Every call this module makes: build it, append its arguments, send it for job j. */
-static int unit_job_call(UnitJob *j, const char *path, const char *interface, const char *method,
-                         sd_bus_message_handler_t handler, const char *types, ...)
+int unit_job_call(UnitJob *j, const char *path, const char *interface, const char *method,
+                  sd_bus_message_handler_t handler, const char *types, ...)
 {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         usec_t timeout = j->timeout == USEC_INFINITY ? 0 : j->timeout;
@@ -546,226 +485,6 @@ int unit_manager_start_scope(UnitManager *m, const char *scope, const char *desc
                           "ssa(sv)a(sa(sv))", scope, "fail", 3, "PIDs", "au", 1, (uint32_t)pid,
                           "CollectMode", "s", "inactive-or-failed", "Description", "s", description,
                           0);
-        return unit_job_sent(j, r, ret);
-}
-
-static int on_active_state(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
-{
-        UnitJob *j = userdata;
-        const sd_bus_error *e = sd_bus_message_get_error(reply);
-        const char *state;
-        int r;
-
-        j->call_slot = sd_bus_slot_unref(j->call_slot);
-        if (e) {
-                unit_job_fail_bus(j, e, "cannot read its state");
-                return 0;
-        }
-        r = sd_bus_message_read(reply, "v", "s", &state);
-        if (r < 0) {
-                unit_job_fail(j, r, "cannot read its state: %s", strerror(-r));
-                return 0;
-        }
-        unit_job_complete(j, 0, state);
-        return 0;
-}
-
-/* The reply to j's call names an object: ask it for one property, answered to handler. */
-static int unit_job_get_property(UnitJob *j, sd_bus_message *reply, const char *refused,
-                                 const char *unreadable, sd_bus_message_handler_t handler,
-                                 const char *interface, const char *property)
-{
-        const sd_bus_error *e = sd_bus_message_get_error(reply);
-        const char *path;
-        int r;
-
-        j->call_slot = sd_bus_slot_unref(j->call_slot);
-        if (e) {
-                unit_job_fail_bus(j, e, refused);
-                return 0;
-        }
-        r = sd_bus_message_read(reply, "o", &path);
-        if (r >= 0)
-                r = unit_job_call(j, path, "org.freedesktop.DBus.Properties", "Get", handler, "ss",
-                                  interface, property);
-        if (r < 0)
-                unit_job_fail(j, r, "%s: %s", unreadable, strerror(-r));
-        return 0;
-}
-
-static int on_unit_loaded(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
-{
-        return unit_job_get_property(userdata, reply, "cannot load the unit",
-                                     "cannot read its state", on_active_state, SYSTEMD_UNIT,
-                                     "ActiveState");
-}
-
-int unit_manager_get_active_state(UnitManager *m, const char *unit, usec_t timeout,
-                                  UnitStateDone done, void *userdata, UnitJob **ret)
-{
-        UnitJob *j;
-        int r;
-
-        r = unit_manager_begin(m, UNIT_JOB_ACTIVE_STATE, unit, timeout, userdata, &j);
-        if (r < 0)
-                return r;
-        j->state_done = done;
-
-        r = unit_job_call(j, SYSTEMD_PATH, SYSTEMD_MANAGER, "LoadUnit", on_unit_loaded, "s", unit);
-        return unit_job_sent(j, r, ret);
-}
-
-static int on_killed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
-{
-        UnitJob *j = userdata;
-        const sd_bus_error *e = sd_bus_message_get_error(reply);
-
-        j->call_slot = sd_bus_slot_unref(j->call_slot);
-        /* A unit that is not loaded has no process left to kill. */
-        if (e && !sd_bus_error_has_name(e, SYSTEMD_NO_SUCH_UNIT))
-                unit_job_fail_bus(j, e, "kill refused by systemd");
-        else
-                unit_job_complete(j, 0, NULL);
-        return 0;
-}
-
-int unit_manager_kill_unit(UnitManager *m, const char *unit, int signal, usec_t timeout,
-                           UnitJobDone done, void *userdata, UnitJob **ret)
-{
-        UnitJob *j;
-        int r;
-
-        r = unit_manager_begin(m, UNIT_JOB_KILL, unit, timeout, userdata, &j);
-        if (r < 0)
-                return r;
-        j->done = done;
-        r = unit_job_call(j, SYSTEMD_PATH, SYSTEMD_MANAGER, "KillUnit", on_killed, "ssi", unit,
-                          "all", (int32_t)signal);
-        return unit_job_sent(j, r, ret);
-}
-
-static int on_units_listed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
-{
-        UnitJob *j = userdata;
-        const sd_bus_error *e = sd_bus_message_get_error(reply);
-        const char *name, *active;
-        int count = 0, r;
-
-        j->call_slot = sd_bus_slot_unref(j->call_slot);
-        if (e) {
-                unit_job_fail_bus(j, e, "cannot list units");
-                return 0;
-        }
-        r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
-        while (r > 0) {
-                r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, NULL, &active, NULL,
-                                        NULL, NULL, NULL, NULL, NULL);
-                if (r <= 0)
-                        break;
-                if (streq(active, "inactive") || streq(active, "failed"))
-                        continue;
-                count++;
-                if (j->kill_signal > 0 &&
-                    sd_bus_call_method_async(j->manager->bus, NULL, SYSTEMD_DESTINATION,
-                                             SYSTEMD_PATH, SYSTEMD_MANAGER, "KillUnit", NULL, NULL,
-                                             "ssi", name, "all", (int32_t)j->kill_signal) < 0)
-                        log_warning("%s: cannot ask systemd to kill it", name);
-        }
-        if (r < 0) {
-                unit_job_fail(j, r, "cannot read the unit list: %s", strerror(-r));
-                return 0;
-        }
-        unit_job_complete(j, count, NULL);
-        return 0;
-}
-
-int unit_manager_count_units(UnitManager *m, const char *pattern, int kill_signal, usec_t timeout,
-                             UnitJobDone done, void *userdata, UnitJob **ret)
-{
-        UnitJob *j;
-        int r;
-
-        r = unit_manager_begin(m, UNIT_JOB_COUNT, pattern, timeout, userdata, &j);
-        if (r < 0)
-                return r;
-        j->done = done;
-        j->kill_signal = kill_signal;
-        /* No state filter (an empty array), one name pattern. */
-        r = unit_job_call(j, SYSTEMD_PATH, SYSTEMD_MANAGER, "ListUnitsByPatterns", on_units_listed,
-                          "asas", 0, 1, pattern);
-        return unit_job_sent(j, r, ret);
-}
-
-/* GetUnitByPID -> Unit.Job (uo) -> Job.JobType. */
-static int on_own_job_type(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
-{
-        UnitJob *j = userdata;
-        const sd_bus_error *e = sd_bus_message_get_error(reply);
-        const char *type;
-        int r;
-
-        j->call_slot = sd_bus_slot_unref(j->call_slot);
-        if (e) {
-                /* The job finished between the two calls: there is none now. */
-                if (sd_bus_error_has_name(e, "org.freedesktop.DBus.Error.UnknownObject"))
-                        unit_job_complete(j, 0, "");
-                else
-                        unit_job_fail_bus(j, e, "cannot read the job type");
-                return 0;
-        }
-        r = sd_bus_message_read(reply, "v", "s", &type);
-        if (r < 0) {
-                unit_job_fail(j, r, "cannot read the job type: %s", strerror(-r));
-                return 0;
-        }
-        unit_job_complete(j, 0, type);
-        return 0;
-}
-
-static int on_own_job(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
-{
-        UnitJob *j = userdata;
-        const sd_bus_error *e = sd_bus_message_get_error(reply);
-        const char *path;
-        uint32_t id;
-        int r;
-
-        j->call_slot = sd_bus_slot_unref(j->call_slot);
-        if (e) {
-                unit_job_fail_bus(j, e, "cannot read the unit's job");
-                return 0;
-        }
-        r = sd_bus_message_read(reply, "v", "(uo)", &id, &path);
-        if (r >= 0 && id == 0) {
-                unit_job_complete(j, 0, "");
-                return 0;
-        }
-        if (r >= 0)
-                r = unit_job_call(j, path, "org.freedesktop.DBus.Properties", "Get",
-                                  on_own_job_type, "ss", "org.freedesktop.systemd1.Job", "JobType");
-        if (r < 0)
-                unit_job_fail(j, r, "cannot read the unit's job: %s", strerror(-r));
-        return 0;
-}
-
-static int on_own_unit(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
-{
-        return unit_job_get_property(userdata, reply, "cannot find our own unit",
-                                     "cannot read our own unit", on_own_job, SYSTEMD_UNIT, "Job");
-}
-
-int unit_manager_get_job_type_of_pid(UnitManager *m, pid_t pid, usec_t timeout, UnitStateDone done,
-                                     void *userdata, UnitJob **ret)
-{
-        UnitJob *j;
-        int r;
-
-        r = unit_manager_begin(m, UNIT_JOB_OWN_JOB, "self", timeout, userdata, &j);
-        if (r < 0)
-                return r;
-        j->state_done = done;
-        r = unit_job_call(j, SYSTEMD_PATH, SYSTEMD_MANAGER, "GetUnitByPID", on_own_unit, "u",
-                          (uint32_t)pid);
         return unit_job_sent(j, r, ret);
 }
 
