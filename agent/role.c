@@ -572,7 +572,8 @@ static void on_peer_take(RoleOutput *o, const RoleFacts *f)
         /* We had failed over: the peer has nobody else to give the services to. */
         m->last_resort = m->failed_over;
         begin_start(o, f, ROLE_OP_START_FOR_PEER,
-                    m->last_resort ? "peer hands over as a last resort: starting services"
+                    m->last_resort ? "peer hands over to this node, which had failed over "
+                                     "(a last resort, or an operator's quiesce): starting services"
                                    : "peer hands over: starting services");
 }
 
