@@ -2,9 +2,13 @@
 /* vacataire-fence: outlives an agent that holds the arbiter key. The agent writes the time
  * (CLOCK_MONOTONIC, microseconds) before which its lease cannot expire, one line per renewal, on
  * our stdin; "0" when it holds nothing. If the agent goes away (stdin closes) while holding, and
- * no new agent stands us down (SIGTERM) in time, we stop its services, killing what does not
- * stop, before that lease can expire: the peer then takes the key and starts, never beside a
- * service left running by a dead agent.
+ * no new agent stands us down (FENCE_STAND_DOWN_SIGNAL) in time, we stop its services, killing
+ * what does not stop, before that lease can expire: the peer then takes the key and starts, never
+ * beside a service left running by a dead agent.
+ *
+ * SIGTERM (or SIGINT) is someone else stopping us, systemd stopping our scope at shutdown for
+ * one: with the agent alive we just exit (it starts a new watchdog at its next renewal); with the
+ * agent gone and a fence pending we fence at once, since nobody else will.
  *
  * Usage: vacataire-fence CONFIG TTL_USEC */
 #include <signal.h>
@@ -12,6 +16,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "fence.h"
 #include "log.h"
 #include "service.h"
 
@@ -20,6 +25,7 @@ static ServiceSet *services;
 static Config *config;
 static char buf[64];
 static size_t len;
+static bool agent_gone, fencing;
 
 static usec_t margin(void)
 {
@@ -41,6 +47,10 @@ static int on_fence(sd_event_source *s, uint64_t usec, void *userdata)
         sd_event *e = sd_event_source_get_event(s);
         usec_t now = now_usec(CLOCK_MONOTONIC), budget;
         int r;
+
+        if (fencing)
+                return 0;
+        fencing = true;
 
         /* A deadline already past: the agent served without the key (failsafe mode, the peer
          * connected); the peer waits a ttl after losing us before it takes a free key. */
@@ -67,6 +77,7 @@ static int on_input(sd_event_source *s, int fd, uint32_t revents, void *userdata
                 return 0;
         if (n <= 0) {
                 sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                agent_gone = true;
                 if (deadline == 0)
                         return sd_event_exit(e, 0);
                 /* Leave the agent's own fence time (a third of the ttl) for a restarted agent
@@ -93,10 +104,25 @@ static int on_input(sd_event_source *s, int fd, uint32_t revents, void *userdata
         return 0;
 }
 
+static int on_stand_down(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        /* A new agent holds the key now: not ours to fence. */
+        log_info("fence: stood down by process %d: a new agent holds the key", (int)si->ssi_pid);
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
-        /* A new agent holds the key now (or systemd stops the unit): not ours to fence. */
-        return sd_event_exit(sd_event_source_get_event(s), 0);
+        sd_event *e = sd_event_source_get_event(s);
+
+        if (!agent_gone || deadline == 0)
+                return sd_event_exit(e, 0);
+        if (fencing)
+                return 0; /* finish it: the stop is what we are asked to wait for */
+        log_warning("fence: asked to stop (signal %u from process %d) with the agent gone: "
+                    "fencing now",
+                    si->ssi_signo, (int)si->ssi_pid);
+        return on_fence(s, 0, NULL);
 }
 
 int main(int argc, char **argv)
@@ -121,6 +147,7 @@ int main(int argc, char **argv)
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, FENCE_STAND_DOWN_SIGNAL);
         sigaddset(&mask, SIGCHLD); /* sd-event watches the stop commands it runs */
         sigprocmask(SIG_BLOCK, &mask, NULL);
         /* The agent's terminal or session going away is no reason to stop watching. */
@@ -130,7 +157,8 @@ int main(int argc, char **argv)
             fd_set_nonblock(STDIN_FILENO, true) < 0 ||
             sd_event_add_io(e, NULL, STDIN_FILENO, EPOLLIN, on_input, NULL) < 0 ||
             sd_event_add_signal(e, NULL, SIGTERM, on_term, NULL) < 0 ||
-            sd_event_add_signal(e, NULL, SIGINT, on_term, NULL) < 0) {
+            sd_event_add_signal(e, NULL, SIGINT, on_term, NULL) < 0 ||
+            sd_event_add_signal(e, NULL, FENCE_STAND_DOWN_SIGNAL, on_stand_down, NULL) < 0) {
                 log_error("fence: cannot set up");
                 return 1;
         }

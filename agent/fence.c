@@ -7,6 +7,10 @@
 #include <sys/wait.h>
 
 #include "log.h"
+#include "scope.h"
+
+/* Longest wait for systemd to move the watchdog into its scope. */
+#define FENCE_SCOPE_TIMEOUT (5 * USEC_PER_SEC)
 
 struct Fence {
         sd_event *event;
@@ -19,6 +23,10 @@ struct Fence {
         pid_t old_pid; /* a previous agent's watchdog, found at start */
         sd_event_source *child;
         usec_t last;
+        SystemdBus bus;
+        UnitManager *units; /* connected on first spawn under systemd */
+        UnitJob *scope_job; /* moving the watchdog into its scope */
+        bool scopes_unavailable_logged;
 };
 
 static int find_helper(char **ret)
@@ -67,7 +75,8 @@ static pid_t read_old_pid(const char *pid_file)
         return is_watchdog(pid) ? pid : 0;
 }
 
-int fence_new(sd_event *e, const char *config_path, const char *state_dir, usec_t ttl, Fence **ret)
+int fence_new(sd_event *e, const char *config_path, const char *state_dir, usec_t ttl,
+              SystemdBus bus, Fence **ret)
 {
         _cleanup_(fence_freep) Fence *f = calloc(1, sizeof(Fence));
         int r;
@@ -77,6 +86,7 @@ int fence_new(sd_event *e, const char *config_path, const char *state_dir, usec_
         f->fd = -1;
         f->event = sd_event_ref(e);
         f->ttl = ttl;
+        f->bus = bus;
         f->config_path = realpath(config_path, NULL);
         f->pid_file = strdup_printf("%s/fence.pid", state_dir);
         if (!f->config_path || !f->pid_file)
@@ -97,6 +107,9 @@ Fence *fence_free(Fence *f)
                 close(f->fd);
         /* Not reaped by us any more: whoever adopts it does. */
         sd_event_source_disable_unref(f->child);
+        /* systemd finishes a scope job on its own: the watchdog lands in its scope regardless. */
+        unit_job_free(f->scope_job);
+        unit_manager_free(f->units);
         sd_event_unref(f->event);
         free(f->config_path);
         free(f->pid_file);
@@ -118,6 +131,48 @@ static int on_exit_child(sd_event_source *s, const siginfo_t *si, void *userdata
                 close(f->fd);
         f->fd = -1;
         return 0;
+}
+
+static void on_scope_ready(UnitJob *j, int result, const char *message, void *userdata)
+{
+        Fence *f = userdata;
+
+        if (result < 0)
+                log_warning(
+                    "Fence watchdog left in our cgroup, where a crash clean-up of this unit "
+                    "kills it: %s",
+                    message);
+        else
+                log_info("fence watchdog moved into %s", unit_job_get_unit(j));
+        f->scope_job = unit_job_free(j);
+}
+
+/* Under systemd the watchdog would live in our unit's cgroup, and the clean-up of a crashed agent
+ * (KillMode=control-group) would kill it with us: exactly when it is needed. So it goes into a
+ * transient scope of its own, as start commands do (scope.h). It forks nothing until it fences,
+ * so moving its pid alone is enough; the scope is collected when it exits. */
+static void fence_move_to_scope(Fence *f, pid_t pid)
+{
+        _cleanup_free_ char *name = strdup_printf("vacataire-fence-%d.scope", (int)pid);
+        _cleanup_free_ char *message = NULL;
+        int r;
+
+        if (!name || !scope_wanted())
+                return;
+        if (!f->units && unit_manager_new(f->event, f->bus, &f->units) < 0)
+                return;
+        r = unit_manager_connect(f->units, &message);
+        if (r >= 0) {
+                f->scope_job = unit_job_free(f->scope_job);
+                r = unit_manager_start_scope(f->units, name, "vacataire fence watchdog", pid,
+                                             FENCE_SCOPE_TIMEOUT, on_scope_ready, f, &f->scope_job);
+        }
+        if (r < 0 && !f->scopes_unavailable_logged) {
+                log_warning("Fence watchdog left in our cgroup, where a crash clean-up of this "
+                            "unit kills it: %s",
+                            message ?: strerror(-r));
+                f->scopes_unavailable_logged = true;
+        }
 }
 
 static int fence_spawn(Fence *f)
@@ -156,6 +211,7 @@ static int fence_spawn(Fence *f)
         f->pid = pid;
         (void)fd_set_nonblock(f->fd, true);
         (void)sd_event_add_child(f->event, &f->child, pid, WEXITED, on_exit_child, f);
+        fence_move_to_scope(f, pid);
         snprintf(pid_text, sizeof(pid_text), "%d\n", (int)pid);
         (void)write_file_atomic(f->pid_file, pid_text, strlen(pid_text), 0600);
         log_info("fence watchdog %d started", (int)pid);
@@ -190,7 +246,7 @@ void fence_stand_down_old(Fence *f)
         if (!f || f->old_pid <= 0)
                 return;
         /* Looked at again: it may have fenced and exited meanwhile, and its pid been reused. */
-        if (is_watchdog(f->old_pid) && kill(f->old_pid, SIGTERM) == 0)
+        if (is_watchdog(f->old_pid) && kill(f->old_pid, FENCE_STAND_DOWN_SIGNAL) == 0)
                 log_info("fence watchdog %d of a previous agent stood down: the key is ours",
                          (int)f->old_pid);
         f->old_pid = 0;

@@ -90,7 +90,7 @@ int manager_arbiter_start(Manager *m)
                 return log_error_errno(r, "Cannot set up the arbiter: %s",
                                        error ? error : strerror(-r));
         r = fence_new(m->event, m->config->path, m->config->state_dir, m->config->arbiter->ttl,
-                      &m->fence);
+                      m->config->systemd_bus, &m->fence);
         if (r < 0)
                 log_warning_errno(r, "No fence watchdog (vacataire-fence): if this agent dies "
                                      "while serving, its services run on: %m");
