@@ -66,7 +66,7 @@ static inline int run_plugin(const struct vacataire_param *items, size_t n, doub
                 const struct vacataire_param items_[] = {__VA_ARGS__};                             \
                 struct vacataire_params params_ = {ELEMENTSOF(items_), items_};                    \
                 void *state_ = NULL;                                                               \
-                char err_[256] = "";                                                               \
+                char err_[512] = "";                                                               \
                 assert_int_not_equal(                                                              \
                     plugin->api->configure(&params_, 1.0, &state_, err_, sizeof(err_)), 0);        \
                 assert_null(state_);                                                               \

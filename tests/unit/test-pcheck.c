@@ -13,9 +13,8 @@
 #include <cmocka.h>
 
 #include "checker-protocol.h"
-#include "plugin.h"
+#include "plugin-run.h"
 
-static Plugin *plugin;
 static char dir[64];
 static char name[16]; /* comm of our sleep processes: unique per test run */
 static char exe[128]; /* dir/name, a symlink to sleep: exec sets comm from its name */
@@ -24,22 +23,10 @@ static char pidfile[128];
 #define MAX_CHILDREN 8
 static pid_t children[MAX_CHILDREN];
 
-#define STR(n, v)                                                                                  \
-        ((struct vacataire_param){.name = (n), .type = VACATAIRE_PARAM_STRING, .string = (v)})
-#define INT(n, v)                                                                                  \
-        ((struct vacataire_param){                                                                 \
-            .name = (n), .type = VACATAIRE_PARAM_INT, .integer = (v), .number = (v)})
-#define FLOAT(n, v)                                                                                \
-        ((struct vacataire_param){.name = (n), .type = VACATAIRE_PARAM_FLOAT, .number = (v)})
-
 static int setup(void **state)
 {
-        char *text = NULL;
-
-        if (plugin_load(TEST_BUILD_DIR "/plugins/pcheck.so", &plugin, &text) < 0) {
-                fprintf(stderr, "%s\n", text);
+        if (plugin_run_load(TEST_BUILD_DIR "/plugins/pcheck.so") < 0)
                 return -1;
-        }
         snprintf(dir, sizeof(dir), "/tmp/vc-test-pcheck-XXXXXX");
         if (!mkdtemp(dir))
                 return -1;
@@ -149,42 +136,13 @@ static void write_pidfile(pid_t pid)
 
 static int run_check(const struct vacataire_param *items, size_t n, char *msg, size_t msg_size)
 {
-        struct vacataire_params params = {(uint32_t)n, items};
-        void *plugin_state = NULL;
-        char err[256] = "";
-        int r;
-
-        r = plugin->api->configure(&params, 1.0, &plugin_state, err, sizeof(err));
-        if (r != 0)
-                fail_msg("configure failed: %s", err);
-        msg[0] = 0;
-        r = plugin->api->run(plugin_state, msg, msg_size);
-        plugin->api->free(plugin_state);
-        return r;
+        return run_plugin(items, n, 1.0, msg, msg_size);
 }
 #define RUN(msg, ...)                                                                              \
         ({                                                                                         \
                 const struct vacataire_param items_[] = {__VA_ARGS__};                             \
                 run_check(items_, ELEMENTSOF(items_), msg, sizeof(msg));                           \
         })
-
-static void assert_configure_error(const struct vacataire_param *items, size_t n,
-                                   const char *expected)
-{
-        struct vacataire_params params = {(uint32_t)n, items};
-        void *plugin_state = NULL;
-        char err[512] = "";
-
-        assert_int_not_equal(plugin->api->configure(&params, 1.0, &plugin_state, err, sizeof(err)),
-                             0);
-        assert_null(plugin_state);
-        assert_string_equal(err, expected);
-}
-#define CONFIGURE_ERROR(expected, ...)                                                             \
-        do {                                                                                       \
-                const struct vacataire_param items_[] = {__VA_ARGS__};                             \
-                assert_configure_error(items_, ELEMENTSOF(items_), expected);                      \
-        } while (0)
 
 static void test_comm(void **state)
 {
