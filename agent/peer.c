@@ -342,9 +342,18 @@ static void peer_schedule_redial(Peer *p)
 {
         if (!p->dials || !p->redial_timer)
                 return;
-        sd_event_source_set_time_relative(p->redial_timer, p->backoff);
+        /* A restarted peer is found within a heartbeat: while it is away, two serving nodes (one
+         * that took over, one that re-adopted after a late restart) see each other, and hold
+         * their election, only once a dial gets through. A numeric address costs a connect()
+         * per heartbeat at most; a host name is resolved again at each dial, so it keeps the
+         * gentler 1 s ceiling. */
+        usec_t max = PEER_BACKOFF_MAX;
+        if (p->config->peer_address.len > 0 && p->config->heartbeat < max)
+                max = p->config->heartbeat > PEER_BACKOFF_MIN ? p->config->heartbeat
+                                                              : PEER_BACKOFF_MIN;
+        sd_event_source_set_time_relative(p->redial_timer, p->backoff < max ? p->backoff : max);
         sd_event_source_set_enabled(p->redial_timer, SD_EVENT_ONESHOT);
-        p->backoff = p->backoff * 2 > PEER_BACKOFF_MAX ? PEER_BACKOFF_MAX : p->backoff * 2;
+        p->backoff = p->backoff * 2 > max ? max : p->backoff * 2;
 }
 
 static int heartbeat_timer(sd_event_source *s, uint64_t usec, void *userdata)
