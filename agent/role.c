@@ -236,10 +236,20 @@ static const char *degraded_reason(const RoleMachine *m, const RoleFacts *f)
 /* Services run here although the saved state said passive (a save lost, a start by hand): never
  * beside a serving peer. If the peer serves, stop them; if it is passive, or absent past
  * init_dead, they may be all that serves: adopt them. */
+/* The node stays passive while it stops them: they were never ours to serve, so the balancer
+ * must not be told this node is handing over (health and lb act on "stopping"). */
 static void settle_stray(RoleOutput *o, const RoleFacts *f, bool init_dead)
 {
         RoleMachine *m = &o->machine;
 
+        /* With an arbiter only the key's holder may serve, and a stray start holds none: the
+         * normal start, which takes the key first, brings them back if this node should serve. */
+        if (f->arbiter && !f->key_held) {
+                m->op = ROLE_OP_STOP_STRAY;
+                o->actions |= ROLE_ACTION_STOP_SERVICES | ROLE_ACTION_ALERT;
+                o->message = "services found running here without the arbiter's key: stopping them";
+                return;
+        }
         if (f->peer_connected &&
             (role_state_is_serving(f->peer_state) || f->peer_state == ROLE_STARTING)) {
                 m->op = ROLE_OP_STOP_STRAY;
@@ -472,6 +482,12 @@ static void on_shutdown(RoleOutput *o, const RoleFacts *f)
                 return; /* the manager asks again once it is over */
         if (!role_state_is_serving(m->state)) {
                 o->message = "stopping the agent; this node does not serve";
+                return;
+        }
+        /* Maintenance: nothing moves, a stop of the agent included (the peer holds too). */
+        if (f->maintenance) {
+                o->actions |= ROLE_ACTION_ALERT;
+                o->message = "stopping the agent in maintenance mode: the services stay up here";
                 return;
         }
         if (peer_idle_passive(f) && f->peer_state == ROLE_PASSIVE &&
@@ -708,7 +724,7 @@ static void on_stopped(RoleOutput *o, const RoleFacts *f)
         case ROLE_OP_STOP_STRAY:
                 m->stray = false;
                 become_idle(o, f);
-                o->message = "stray services stopped: the peer serves";
+                o->message = "stray services stopped";
                 break;
         default:
                 break;

@@ -159,8 +159,11 @@ static void check_step(const RoleMachine *in, const RoleFacts *f, RoleEvent even
         }
         if (start && f->arbiter)
                 FUZZ_CHECK(f->key_held || event == ROLE_EVENT_KEY_ACQUIRED);
+        /* Stray services (found running while passive) are stopped from passive: they were
+         * never served. */
         if (stop)
-                FUZZ_CHECK(out->state == ROLE_STOPPING);
+                FUZZ_CHECK(out->state == ROLE_STOPPING ||
+                           (out->op == ROLE_OP_STOP_STRAY && is_idle(out->state)));
         FUZZ_CHECK((out->state == ROLE_STARTING) ==
                    (out->op == ROLE_OP_START || out->op == ROLE_OP_START_FOR_PEER ||
                     out->op == ROLE_OP_RESTART));
@@ -183,11 +186,22 @@ static void check_step(const RoleMachine *in, const RoleFacts *f, RoleEvent even
         if (role_state_is_serving(in->state) && !role_state_is_serving(out->state))
                 FUZZ_CHECK(out->state == ROLE_STOPPING);
         if (!role_state_is_serving(in->state) && role_state_is_serving(out->state))
-                FUZZ_CHECK(in->state == ROLE_STARTING || in->state == ROLE_STOPPING ||
-                           (in->op == ROLE_OP_BOOT_PROBE && event == ROLE_EVENT_PROBE_RUNNING) ||
-                           in->op == ROLE_OP_BOOT_ADOPT);
-        if (is_idle(in->state) && in->op == ROLE_OP_NONE)
+                FUZZ_CHECK(
+                    in->state == ROLE_STARTING || in->state == ROLE_STOPPING ||
+                    (in->op == ROLE_OP_BOOT_PROBE && event == ROLE_EVENT_PROBE_RUNNING) ||
+                    in->op == ROLE_OP_BOOT_ADOPT || in->stray || event == ROLE_EVENT_PROBE_STRAY ||
+                    (in->op == ROLE_OP_STOP_STRAY && event == ROLE_EVENT_SERVICES_STOP_FAILED));
+        if (is_idle(in->state) && in->op == ROLE_OP_NONE && !in->stray &&
+            event != ROLE_EVENT_PROBE_STRAY)
                 FUZZ_CHECK(is_idle(out->state) || out->state == ROLE_STARTING);
+        /* Services found running while passive (a lost save, a start by hand) are adopted only
+         * without an arbiter; with one they are stopped unless the key is ours (a stop that
+         * fails, even killed, leaves them "serving as far as we know", degraded; a boot re-adopt
+         * follows the arbiter's own rules, failsafe included). */
+        if ((in->stray || event == ROLE_EVENT_PROBE_STRAY) && role_state_is_serving(out->state) &&
+            is_idle(in->state) && event != ROLE_EVENT_SERVICES_STOP_FAILED &&
+            in->op != ROLE_OP_BOOT_ADOPT)
+                FUZZ_CHECK(!f->arbiter || f->key_held);
 
         FUZZ_CHECK(!(ok && err));
         if (ok || err) {

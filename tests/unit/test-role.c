@@ -240,6 +240,10 @@ static const Row rows[] = {
     ROW("stray, handed over, peer connects serving: stop",
         IN(PASSIVE, NONE, 1, .stray = 1, .handed_over = 1), F(PEER(ACTIVE, H, 2)), PEER_STATE,
         PASSIVE, STOP_STRAY, 1, 1, STOP | ALERT),
+    ROW("shutdown in maintenance: services stay", IN(ACTIVE, NONE, 1),
+        F(MAINT, PEER(PASSIVE, H, 1)), SHUTDOWN, ACTIVE, NONE, 1, 0, ALERT),
+    ROW("stray, arbiter, key not ours: stop", IN(PASSIVE, NONE, 1),
+        F(STANDBY, ARB, PEER(PASSIVE, H, 1)), PROBE_STRAY, PASSIVE, STOP_STRAY, 1, 0, STOP | ALERT),
 
     /* A stop that fails, even killed: never tell the peer to start; serve, degraded */
     ROW("bbm: stop failed: no TAKE, degraded", IN(STOPPING, HANDOVER_STOP, 1), F(FAILING, PEER_OK),
