@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
-# A real systemd user manager for tests, without booting one (see /work/shared/TESTING.md).
+# A real systemd user manager for tests, without booting one (see ../shared/TESTING.md).
 #
 # Sourced by a test script:
 #       source "$VC_SOURCE/tests/lib/systemd-user.sh"
